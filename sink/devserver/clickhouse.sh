@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# clickhouse.sh: install (if missing) and run a project-local ClickHouse server.
+#
+#   clickhouse.sh start DIR TCP_PORT HTTP_PORT   start unless one already answers on TCP_PORT
+#   clickhouse.sh stop  DIR                      stop the server whose pid file is in DIR
+#
+# The server keeps everything (config, data, logs, pid) under DIR, listens on
+# 127.0.0.1 only and runs with UTC as its time zone. Starting is idempotent: a
+# server that already answers on TCP_PORT is left alone. Used by `make
+# clickhouse`, .ci/run and the fault tests that need a disposable server.
+set -euo pipefail
+
+cmd=${1:?usage: clickhouse.sh start|stop DIR [TCP_PORT HTTP_PORT]}
+dir=${2:?usage: clickhouse.sh start|stop DIR [TCP_PORT HTTP_PORT]}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+
+answers() { clickhouse-client --host 127.0.0.1 --port "$1" --query 'SELECT 1' >/dev/null 2>&1; }
+
+install() {
+  command -v clickhouse-server >/dev/null 2>&1 && command -v clickhouse-client >/dev/null 2>&1 && return 0
+  echo "clickhouse.sh: installing Debian's clickhouse-server" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+}
+
+case "$cmd" in
+start)
+  tcp=${3:-9000}
+  http=${4:-8123}
+  install
+  if answers "$tcp"; then
+    echo "clickhouse.sh: a server already answers on 127.0.0.1:$tcp" >&2
+    exit 0
+  fi
+  mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
+  cat >"$dir/config.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <logger>
+    <level>warning</level>
+    <log>$dir/log/clickhouse-server.log</log>
+    <errorlog>$dir/log/clickhouse-server.err.log</errorlog>
+    <size>100M</size>
+    <count>2</count>
+  </logger>
+  <listen_host>127.0.0.1</listen_host>
+  <tcp_port>$tcp</tcp_port>
+  <http_port>$http</http_port>
+  <path>$dir/data/</path>
+  <tmp_path>$dir/tmp/</tmp_path>
+  <user_files_path>$dir/user_files/</user_files_path>
+  <format_schema_path>$dir/format_schemas/</format_schema_path>
+  <users_config>$dir/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <mark_cache_size>536870912</mark_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+</yandex>
+XML
+  cat >"$dir/users.xml" <<'XML'
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+XML
+  nohup clickhouse-server --config-file="$dir/config.xml" --pid-file="$dir/clickhouse.pid" \
+    >"$dir/log/stdout.log" 2>&1 </dev/null &
+  for _ in $(seq 1 300); do
+    if answers "$tcp"; then
+      echo "clickhouse.sh: ClickHouse $(clickhouse-client --port "$tcp" --query 'SELECT version()') on 127.0.0.1:$tcp (data in $dir)" >&2
+      exit 0
+    fi
+    sleep 0.2
+  done
+  echo "clickhouse.sh: the server did not answer on 127.0.0.1:$tcp within 60 s; its log:" >&2
+  tail -n 30 "$dir/log/stdout.log" "$dir/log/clickhouse-server.err.log" >&2 2>/dev/null || true
+  exit 1
+  ;;
+stop)
+  if [ -f "$dir/clickhouse.pid" ]; then
+    pid=$(cat "$dir/clickhouse.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    rm -f "$dir/clickhouse.pid"
+  fi
+  ;;
+*)
+  echo "usage: clickhouse.sh start|stop DIR [TCP_PORT HTTP_PORT]" >&2
+  exit 2
+  ;;
+esac
