@@ -1,0 +1,192 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/wxsync/wxsync/plugin/pb"
+)
+
+// ClientConfig says how to launch a source plugin.
+type ClientConfig struct {
+	// Path is the plugin binary.
+	Path string
+	// Logger receives the plugin's log lines (its stderr), re-levelled.
+	Logger hclog.Logger
+	// Checksum, when set, is the SHA-256 the binary must have.
+	Checksum []byte
+	// AutoMTLS secures the host–plugin connection with one-off certificates.
+	AutoMTLS bool
+}
+
+// Client is the host's handle on a running source plugin.
+type Client struct {
+	gp  *goplugin.Client
+	src pb.SourceClient
+	mem memory.Allocator
+}
+
+// Launch starts the plugin binary, performs the handshake and returns a
+// client for it. Close kills the plugin.
+func Launch(ctx context.Context, cfg ClientConfig) (*Client, error) {
+	cmd := exec.Command(cfg.Path)
+	setParentDeathSignal(cmd)
+	gcfg := &goplugin.ClientConfig{
+		HandshakeConfig:  Handshake(),
+		Plugins:          goplugin.PluginSet{Name: &grpcPlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		Logger:           cfg.Logger,
+		AutoMTLS:         cfg.AutoMTLS,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes),
+		)},
+	}
+	if cfg.Checksum != nil {
+		gcfg.SecureConfig = &goplugin.SecureConfig{Checksum: cfg.Checksum, Hash: sha256.New()}
+	}
+	gp := goplugin.NewClient(gcfg)
+	rpc, err := gp.Client()
+	if err != nil {
+		gp.Kill()
+		return nil, fmt.Errorf("start source plugin %s: %w", cfg.Path, err)
+	}
+	raw, err := rpc.Dispense(Name)
+	if err != nil {
+		gp.Kill()
+		return nil, fmt.Errorf("start source plugin %s: %w", cfg.Path, err)
+	}
+	return &Client{gp: gp, src: raw.(pb.SourceClient), mem: memory.NewGoAllocator()}, nil
+}
+
+// Close stops the plugin process.
+func (c *Client) Close() { c.gp.Kill() }
+
+// Exited reports whether the plugin process has exited.
+func (c *Client) Exited() bool { return c.gp.Exited() }
+
+// Spec asks the plugin to name itself and its streams.
+func (c *Client) Spec(ctx context.Context) (Spec, error) {
+	r, err := c.src.Spec(ctx, &pb.SpecRequest{})
+	if err != nil {
+		return Spec{}, c.callErr("spec", err)
+	}
+	return Spec{Name: r.GetName(), Version: r.GetVersion(), Streams: r.GetStreams()}, nil
+}
+
+// Check asks the plugin to try config.
+func (c *Client) Check(ctx context.Context, config []byte) ([]CheckResult, error) {
+	r, err := c.src.Check(ctx, &pb.CheckRequest{Config: &pb.Config{Json: config}})
+	if err != nil {
+		return nil, c.callErr("check", err)
+	}
+	out := make([]CheckResult, 0, len(r.GetResults()))
+	for _, x := range r.GetResults() {
+		out = append(out, CheckResult{Name: x.GetName(), OK: x.GetOk(), Warning: x.GetWarning(), Message: x.GetMessage()})
+	}
+	return out, nil
+}
+
+// Discover asks the plugin for its streams' schemas.
+func (c *Client) Discover(ctx context.Context) ([]StreamSchema, error) {
+	r, err := c.src.Discover(ctx, &pb.DiscoverRequest{})
+	if err != nil {
+		return nil, c.callErr("discover", err)
+	}
+	out := make([]StreamSchema, 0, len(r.GetStreams()))
+	for _, st := range r.GetStreams() {
+		s, err := DecodeSchema(st.GetArrowSchema())
+		if err != nil {
+			return nil, fmt.Errorf("discover: stream %s: %w", st.GetName(), err)
+		}
+		out = append(out, StreamSchema{Name: st.GetName(), Schema: s})
+	}
+	return out, nil
+}
+
+// Read starts a sync of streams. Cancelling ctx stops the plugin's Read.
+func (c *Client) Read(ctx context.Context, config []byte, streams []StreamState) (*ReadStream, error) {
+	req := &pb.ReadRequest{Config: &pb.Config{Json: config}}
+	for _, s := range streams {
+		req.Streams = append(req.Streams, &pb.StreamState{Stream: s.Stream, Cursor: s.Cursor})
+	}
+	rs, err := c.src.Read(ctx, req)
+	if err != nil {
+		return nil, c.callErr("read", err)
+	}
+	return &ReadStream{c: c, rs: rs}, nil
+}
+
+// ErrPluginDied is wrapped by errors from a plugin that went away mid-call.
+var ErrPluginDied = errors.New("the source plugin died")
+
+func (c *Client) callErr(what string, err error) error {
+	if c.gp.Exited() {
+		return fmt.Errorf("%s: %w (it exited unexpectedly; its last log lines are above): %v", what, ErrPluginDied, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Message is one message of a Read. Exactly one of Record, Checkpoint,
+// Progress and Err is set.
+type Message struct {
+	Stream string
+	// Record is a batch of rows; the receiver releases it.
+	Record     arrow.Record
+	Checkpoint *Checkpoint
+	Progress   *Progress
+	// Err is the typed error that ended the Read; it is the last message.
+	Err *Error
+}
+
+// Checkpoint is a cursor the host may save once every record before it is
+// committed.
+type Checkpoint struct {
+	Cursor []byte
+	Done   bool
+}
+
+// ReadStream is the host's side of a Read.
+type ReadStream struct {
+	c  *Client
+	rs pb.Source_ReadClient
+}
+
+// Next returns the next message, or io.EOF after the last one.
+func (r *ReadStream) Next() (Message, error) {
+	m, err := r.rs.Recv()
+	if err == io.EOF {
+		return Message{}, io.EOF
+	}
+	if err != nil {
+		return Message{}, r.c.callErr("read", err)
+	}
+	switch x := m.GetMsg().(type) {
+	case *pb.ReadMessage_Record:
+		rec, err := DecodeRecord(x.Record.GetArrowIpc(), r.c.mem)
+		if err != nil {
+			return Message{}, fmt.Errorf("read: stream %s: %w", x.Record.GetStream(), err)
+		}
+		return Message{Stream: x.Record.GetStream(), Record: rec}, nil
+	case *pb.ReadMessage_Checkpoint:
+		return Message{Stream: x.Checkpoint.GetStream(), Checkpoint: &Checkpoint{Cursor: x.Checkpoint.GetCursor(), Done: x.Checkpoint.GetDone()}}, nil
+	case *pb.ReadMessage_Progress:
+		p := x.Progress
+		return Message{Stream: p.GetStream(), Progress: &Progress{Total: p.GetTotal(), Fetched: p.GetFetched(), Calls: p.GetCalls()}}, nil
+	case *pb.ReadMessage_Error:
+		e := x.Error
+		return Message{Stream: e.GetStream(), Err: &Error{Kind: kindFromPB(e.GetKind()), Stream: e.GetStream(), Err: errors.New(e.GetMessage())}}, nil
+	default:
+		return Message{}, fmt.Errorf("read: a message of unknown type %T (is the plugin newer than the host?)", x)
+	}
+}

@@ -1,0 +1,115 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/apache/arrow/go/v15/arrow"
+
+	"github.com/wxsync/wxsync/plugin/pb"
+)
+
+// server adapts a Source to the generated gRPC service.
+type server struct {
+	pb.UnimplementedSourceServer
+	impl Source
+}
+
+func (s *server) Spec(ctx context.Context, _ *pb.SpecRequest) (*pb.SpecResponse, error) {
+	spec, err := s.impl.Spec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SpecResponse{Name: spec.Name, Version: spec.Version, Streams: spec.Streams}, nil
+}
+
+func (s *server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	results, err := s.impl.Check(ctx, req.GetConfig().GetJson())
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.CheckResponse{}
+	for _, r := range results {
+		resp.Results = append(resp.Results, &pb.CheckResult{Name: r.Name, Ok: r.OK, Warning: r.Warning, Message: r.Message})
+	}
+	return resp, nil
+}
+
+func (s *server) Discover(ctx context.Context, _ *pb.DiscoverRequest) (*pb.DiscoverResponse, error) {
+	streams, err := s.impl.Discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.DiscoverResponse{}
+	for _, st := range streams {
+		b, err := EncodeSchema(st.Schema)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", st.Name, err)
+		}
+		resp.Streams = append(resp.Streams, &pb.StreamSchema{Name: st.Name, ArrowSchema: b})
+	}
+	return resp, nil
+}
+
+// Read runs the source and forwards what it emits. An error from the source
+// becomes a typed Error message, the last of the stream; only a failure to
+// send ends the call with a gRPC error.
+func (s *server) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) error {
+	var states []StreamState
+	for _, st := range req.GetStreams() {
+		states = append(states, StreamState{Stream: st.GetStream(), Cursor: st.GetCursor()})
+	}
+	em := &emitter{stream: stream}
+	err := s.impl.Read(stream.Context(), req.GetConfig().GetJson(), states, em)
+	if err == nil {
+		return nil
+	}
+	if em.sendErr != nil {
+		// The host is gone; nobody is left to read a typed error.
+		return em.sendErr
+	}
+	var stName string
+	var typed *Error
+	if errors.As(err, &typed) {
+		stName = typed.Stream
+	}
+	return stream.Send(&pb.ReadMessage{Msg: &pb.ReadMessage_Error{Error: &pb.Error{
+		Kind: kindToPB(KindOf(err)), Message: err.Error(), Stream: stName,
+	}}})
+}
+
+// emitter sends a source's output on a gRPC server stream.
+type emitter struct {
+	stream  pb.Source_ReadServer
+	sendErr error
+}
+
+func (e *emitter) send(m *pb.ReadMessage) error {
+	if e.sendErr != nil {
+		return e.sendErr
+	}
+	if err := e.stream.Send(m); err != nil {
+		e.sendErr = fmt.Errorf("send to host: %w", err)
+		return e.sendErr
+	}
+	return nil
+}
+
+func (e *emitter) Record(stream string, rec arrow.Record) error {
+	b, err := EncodeRecord(rec)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	return e.send(&pb.ReadMessage{Msg: &pb.ReadMessage_Record{Record: &pb.RecordBatch{Stream: stream, ArrowIpc: b}}})
+}
+
+func (e *emitter) Checkpoint(stream string, cursor []byte, done bool) error {
+	return e.send(&pb.ReadMessage{Msg: &pb.ReadMessage_Checkpoint{Checkpoint: &pb.Checkpoint{Stream: stream, Cursor: cursor, Done: done}}})
+}
+
+func (e *emitter) Progress(stream string, p Progress) error {
+	return e.send(&pb.ReadMessage{Msg: &pb.ReadMessage_Progress{Progress: &pb.Progress{
+		Stream: stream, Total: p.Total, Fetched: p.Fetched, Calls: p.Calls,
+	}}})
+}

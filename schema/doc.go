@@ -1,0 +1,9 @@
+// Package schema defines every stream wxsync moves: its Arrow schema, the
+// ClickHouse table it lands in, and the DDL derived from that schema.
+//
+// It is the single source of truth for columns. The plugin builds record
+// batches from SourceSchema, the sink creates tables from CreateTable, and
+// neither writes a column list of its own.
+//
+// It owns no I/O: no network, no ClickHouse connection, no WeChat calls.
+package schema

@@ -1,0 +1,263 @@
+package schema
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/apache/arrow/go/v15/arrow"
+)
+
+// Stream names, as used on the command line (--streams) and in state.
+const (
+	Followers = "followers"
+	Users     = "users"
+	Tags      = "tags"
+	Blacklist = "blacklist"
+)
+
+// Column names that more than one stream shares.
+const (
+	ColAppID      = "appid"
+	ColSnapshotID = "snapshot_id"
+	ColOpenID     = "openid"
+	ColFetchedAt  = "fetched_at"
+)
+
+// metaFilledBy marks a field the sink fills (the same value for every row of
+// a batch) rather than the plugin.
+const metaFilledBy = "wxsync.filled_by"
+
+// Kind says how a stream's table keeps its history.
+type Kind int
+
+const (
+	// Snapshot tables hold one complete copy of a list per snapshot: rows
+	// carry a snapshot_id, a row in wechat_snapshots says when the copy is
+	// complete, and old copies are pruned by partition.
+	Snapshot Kind = iota + 1
+	// Latest tables keep one row per key; the newest version wins.
+	Latest
+)
+
+// Stream describes one stream: the Arrow schema of its rows and the table
+// they land in.
+type Stream struct {
+	// Name is the stream's name (followers, users, tags, blacklist).
+	Name string
+	// Table is the ClickHouse table the rows land in.
+	Table string
+	// Kind says whether the table holds snapshots or latest versions.
+	Kind Kind
+	// Schema is the full row: sink-filled columns first, then the columns
+	// the plugin sends. The ClickHouse DDL is derived from it.
+	Schema *arrow.Schema
+	// OrderBy is the table's sorting key, which is also its dedup key.
+	OrderBy []string
+	// Version is the ReplacingMergeTree version column ("" for none).
+	Version string
+	// CurrentView is the view of each account's latest complete snapshot
+	// (Snapshot streams only).
+	CurrentView string
+	// Doc is one line for `wxsync discover` and the docs.
+	Doc string
+}
+
+func sinkField(name string, t arrow.DataType) arrow.Field {
+	return arrow.Field{Name: name, Type: t, Metadata: arrow.NewMetadata([]string{metaFilledBy}, []string{"sink"})}
+}
+
+func field(name string, t arrow.DataType) arrow.Field {
+	return arrow.Field{Name: name, Type: t}
+}
+
+var (
+	tsSeconds = &arrow.TimestampType{Unit: arrow.Second, TimeZone: "UTC"}
+	str       = arrow.BinaryTypes.String
+)
+
+// All returns every stream, in the order a sync runs them.
+func All() []Stream {
+	return []Stream{
+		{
+			Name: Followers, Table: "wechat_followers", Kind: Snapshot, CurrentView: "wechat_followers_current",
+			Doc: "Every follower's openid, one complete list per snapshot (GET /cgi-bin/user/get).",
+			Schema: arrow.NewSchema([]arrow.Field{
+				sinkField(ColAppID, str),
+				sinkField(ColSnapshotID, arrow.PrimitiveTypes.Uint64),
+				field(ColOpenID, str),
+				field(ColFetchedAt, tsSeconds),
+			}, nil),
+			OrderBy: []string{ColAppID, ColSnapshotID, ColOpenID},
+		},
+		{
+			Name: Users, Table: "wechat_users", Kind: Latest,
+			Doc: "Each follower's profile, the latest fetch winning (POST /cgi-bin/user/info/batchget).",
+			Schema: arrow.NewSchema([]arrow.Field{
+				sinkField(ColAppID, str),
+				field(ColOpenID, str),
+				field("subscribe", arrow.PrimitiveTypes.Uint8),
+				field("language", str),
+				field("subscribe_time", tsSeconds),
+				field("unionid", str),
+				field("remark", str),
+				field("groupid", arrow.PrimitiveTypes.Int64),
+				field("tagid_list", arrow.ListOf(arrow.PrimitiveTypes.Uint32)),
+				field("subscribe_scene", str),
+				field("qr_scene", arrow.PrimitiveTypes.Int64),
+				field("qr_scene_str", str),
+				field(ColFetchedAt, tsSeconds),
+			}, nil),
+			OrderBy: []string{ColAppID, ColOpenID},
+			Version: ColFetchedAt,
+		},
+		{
+			Name: Tags, Table: "wechat_tags", Kind: Latest,
+			Doc: "The account's tags with their member counts (GET /cgi-bin/tags/get).",
+			Schema: arrow.NewSchema([]arrow.Field{
+				sinkField(ColAppID, str),
+				field("id", arrow.PrimitiveTypes.Uint32),
+				field("name", str),
+				field("count", arrow.PrimitiveTypes.Uint64),
+				field(ColFetchedAt, tsSeconds),
+			}, nil),
+			OrderBy: []string{ColAppID, "id"},
+			Version: ColFetchedAt,
+		},
+		{
+			Name: Blacklist, Table: "wechat_blacklist", Kind: Snapshot, CurrentView: "wechat_blacklist_current",
+			Doc: "Every blacklisted openid, one complete list per snapshot (POST /cgi-bin/tags/members/getblacklist).",
+			Schema: arrow.NewSchema([]arrow.Field{
+				sinkField(ColAppID, str),
+				sinkField(ColSnapshotID, arrow.PrimitiveTypes.Uint64),
+				field(ColOpenID, str),
+				field(ColFetchedAt, tsSeconds),
+			}, nil),
+			OrderBy: []string{ColAppID, ColSnapshotID, ColOpenID},
+		},
+	}
+}
+
+// Names returns the names of all streams, in run order.
+func Names() []string {
+	all := All()
+	names := make([]string, len(all))
+	for i, s := range all {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// Lookup returns the stream called name.
+func Lookup(name string) (Stream, error) {
+	for _, s := range All() {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return Stream{}, fmt.Errorf("unknown stream %q (known: %s)", name, strings.Join(Names(), ", "))
+}
+
+// SinkFilled reports whether the sink, not the plugin, fills field f.
+func SinkFilled(f arrow.Field) bool {
+	v, ok := f.Metadata.GetValue(metaFilledBy)
+	return ok && v == "sink"
+}
+
+// SourceSchema is the schema of the record batches the plugin sends for
+// this stream: the full schema without the sink-filled columns.
+func (s Stream) SourceSchema() *arrow.Schema {
+	var fields []arrow.Field
+	for _, f := range s.Schema.Fields() {
+		if !SinkFilled(f) {
+			fields = append(fields, f)
+		}
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// ColumnType returns the ClickHouse type for an Arrow type. Only the types
+// the streams use are mapped; anything else is an error.
+func ColumnType(t arrow.DataType) (string, error) {
+	switch t.ID() {
+	case arrow.STRING:
+		return "String", nil
+	case arrow.UINT8:
+		return "UInt8", nil
+	case arrow.UINT32:
+		return "UInt32", nil
+	case arrow.UINT64:
+		return "UInt64", nil
+	case arrow.INT64:
+		return "Int64", nil
+	case arrow.TIMESTAMP:
+		if ts := t.(*arrow.TimestampType); ts.Unit == arrow.Second {
+			return "DateTime", nil
+		}
+	case arrow.LIST:
+		inner, err := ColumnType(t.(*arrow.ListType).Elem())
+		if err != nil {
+			return "", err
+		}
+		return "Array(" + inner + ")", nil
+	}
+	return "", fmt.Errorf("no ClickHouse type for Arrow type %s", t)
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// Ident validates a ClickHouse identifier and returns it back-quoted. Only
+// plain identifiers are accepted, so quoting never has to escape anything.
+func Ident(name string) (string, error) {
+	if !identRE.MatchString(name) {
+		return "", fmt.Errorf("invalid identifier %q: want letters, digits and _ (not starting with a digit), at most 128", name)
+	}
+	return "`" + name + "`", nil
+}
+
+// Columns returns the full column list of the table, back-quoted.
+func (s Stream) Columns() []string {
+	cols := make([]string, 0, len(s.Schema.Fields()))
+	for _, f := range s.Schema.Fields() {
+		cols = append(cols, "`"+f.Name+"`")
+	}
+	return cols
+}
+
+// CreateTable returns the CREATE TABLE IF NOT EXISTS statement for the
+// stream's table in database db. It runs on ClickHouse 18.16 and current
+// releases alike.
+func (s Stream) CreateTable(db string) (string, error) {
+	qdb, err := Ident(db)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.`%s` (\n", qdb, s.Table)
+	for i, f := range s.Schema.Fields() {
+		ct, err := ColumnType(f.Type)
+		if err != nil {
+			return "", fmt.Errorf("stream %s column %s: %w", s.Name, f.Name, err)
+		}
+		sep := ","
+		if i == len(s.Schema.Fields())-1 {
+			sep = ""
+		}
+		fmt.Fprintf(&b, "    `%s` %s%s\n", f.Name, ct, sep)
+	}
+	b.WriteString(") ENGINE = ReplacingMergeTree")
+	if s.Version != "" {
+		fmt.Fprintf(&b, "(`%s`)", s.Version)
+	}
+	if s.Kind == Snapshot {
+		// One partition per snapshot makes pruning an old snapshot a cheap
+		// DROP PARTITION. Snapshot ids are unique across accounts.
+		fmt.Fprintf(&b, "\nPARTITION BY `%s`", ColSnapshotID)
+	}
+	order := make([]string, len(s.OrderBy))
+	for i, c := range s.OrderBy {
+		order[i] = "`" + c + "`"
+	}
+	fmt.Fprintf(&b, "\nORDER BY (%s)", strings.Join(order, ", "))
+	return b.String(), nil
+}
