@@ -1,0 +1,63 @@
+# wxsync: build, test, demo and benchmark. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+
+# The project-local ClickHouse that tests, demo and bench use.
+CH_DIR       ?= $(CURDIR)/.clickhouse
+CH_PORT      ?= 9000
+CH_HTTP_PORT ?= 8123
+CH_SCRIPT    := sink/devserver/clickhouse.sh
+export CLICKHOUSE_DSN ?= clickhouse://127.0.0.1:$(CH_PORT)/default
+
+BINARIES := bin/wxsync bin/wxsync-source-wechat bin/wxsim
+
+.PHONY: help build test clickhouse clickhouse-stop demo bench fuzz proto lint clean
+
+help:
+	@echo "make build            build $(BINARIES)"
+	@echo "make test             start ClickHouse if needed, vet, run every test under -race"
+	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, then a few queries"
+	@echo "make bench            end-to-end benchmark at 1M followers; writes docs/benchmarks.md"
+	@echo "make fuzz             longer fuzzing runs of every decoder"
+	@echo "make clickhouse       install Debian's clickhouse-server if missing and start it on 127.0.0.1:$(CH_PORT)"
+	@echo "make clickhouse-stop  stop it"
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ ./cmd/wxsync ./cmd/wxsync-source-wechat ./cmd/wxsim
+
+clickhouse:
+	@$(CH_SCRIPT) start $(CH_DIR) $(CH_PORT) $(CH_HTTP_PORT)
+
+clickhouse-stop:
+	@$(CH_SCRIPT) stop $(CH_DIR)
+
+lint:
+	@bad=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	  if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+
+test: clickhouse lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+demo: build clickhouse
+	@bash docs/demo.sh
+
+bench: build clickhouse
+	WXSYNC_BENCH_OUT=$(CURDIR)/docs/benchmarks.md $(GO) test ./cmd/wxsync -run '^$$' -bench . -benchtime 1x -timeout 60m
+
+FUZZTIME ?= 60s
+fuzz:
+	@$(GO) list ./... | while read -r pkg; do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
+
+proto:
+	protoc -I plugin/pb --go_out=plugin/pb --go_opt=paths=source_relative \
+	  --go-grpc_out=plugin/pb --go-grpc_opt=paths=source_relative plugin/pb/source.proto
+
+clean:
+	rm -rf bin

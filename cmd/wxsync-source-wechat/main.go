@@ -1,0 +1,38 @@
+// Command wxsync-source-wechat is the WeChat source plugin. The wxsync host
+// launches it through hashicorp/go-plugin; run by hand it says so and exits.
+//
+// It logs JSON lines in go-plugin's format on stderr, which the host
+// re-levels and prints with its own log lines.
+package main
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/wxsync/wxsync/connector/source"
+	"github.com/wxsync/wxsync/plugin"
+)
+
+func main() {
+	level := new(slog.LevelVar) // the host's level arrives with each request
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: hclogKeys}))
+	plugin.Serve(source.New(log, level))
+}
+
+// hclogKeys renames slog's top-level keys to the ones go-plugin parses
+// (@level, @message, @timestamp), so the host keeps each line's level.
+func hclogKeys(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) > 0 {
+		return a
+	}
+	switch a.Key {
+	case slog.LevelKey:
+		return slog.String("@level", strings.ToLower(a.Value.String()))
+	case slog.MessageKey:
+		return slog.Attr{Key: "@message", Value: a.Value}
+	case slog.TimeKey:
+		return slog.Attr{Key: "@timestamp", Value: a.Value}
+	}
+	return a
+}

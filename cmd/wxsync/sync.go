@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow/go/v15/arrow"
+
+	"github.com/wxsync/wxsync/connector/source"
+	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/schema"
+	"github.com/wxsync/wxsync/sink"
+)
+
+// PluginBinary is the source plugin's file name.
+const PluginBinary = "wxsync-source-wechat"
+
+// flushRows is how many rows the writer gathers before it inserts, when the
+// plugin sends faster than ClickHouse commits.
+const flushRows = 100_000
+
+// runSync syncs cfg's streams. Its error carries the exit code (see report).
+func runSync(ctx context.Context, cfg Config, stderr io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return &configError{err}
+	}
+	log, hlog := newLoggers(cfg, stderr)
+	streams, _ := cfg.streamList() // validated above
+
+	pluginPath, err := findPlugin(cfg.Plugin)
+	if err != nil {
+		return &configError{err}
+	}
+	sk, err := sink.Open(ctx, sink.Config{DSN: cfg.DSN, Retention: cfg.SnapshotRetention, InsertMaxElapsed: cfg.InsertRetryTime, Logger: log})
+	if err != nil {
+		return &configError{fmt.Errorf("ClickHouse: %w", err)}
+	}
+	defer sk.Close()
+	if err := sk.Migrate(ctx); err != nil {
+		return &configError{fmt.Errorf("ClickHouse: create tables: %w", err)}
+	}
+
+	src, err := plugin.Launch(ctx, plugin.ClientConfig{Path: pluginPath, Logger: hlog})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	r := &syncRun{cfg: cfg, log: log, sink: sk, open: map[string]*streamRun{}}
+	var states []plugin.StreamState
+	for _, name := range streams {
+		sr, err := r.prepare(ctx, name)
+		if err != nil {
+			return err
+		}
+		states = append(states, plugin.StreamState{Stream: name, Cursor: sr.cursor})
+	}
+	return r.read(ctx, src, states)
+}
+
+// findPlugin returns the plugin binary's path: the configured one, or the
+// one beside this executable.
+func findPlugin(configured string) (string, error) {
+	path := configured
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("locate the %s plugin: %w (set WXSYNC_PLUGIN)", PluginBinary, err)
+		}
+		path = filepath.Join(filepath.Dir(exe), PluginBinary)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("source plugin %s not found (build it with `make build`, or set WXSYNC_PLUGIN / --plugin)", path)
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("source plugin %s is not an executable file", path)
+	}
+	return path, nil
+}
+
+// syncRun is one sync: the streams it runs and where they stand.
+type syncRun struct {
+	cfg  Config
+	log  *slog.Logger
+	sink *sink.Sink
+	open map[string]*streamRun
+}
+
+// streamRun is where one stream stands: its snapshot, the cursor it
+// resumed from, and the rows received but not yet committed.
+type streamRun struct {
+	st       schema.Stream
+	snapshot uint64 // 0 for streams that are not snapshots
+	cursor   []byte
+	pending  []arrow.Record
+	rows     int   // rows in pending
+	total    int64 // the source's own count, from progress
+	fetched  int64
+	written  int64 // rows committed in this run
+	// saveable is the newest checkpoint received whose rows are in pending
+	// or committed; it is saved after the next flush.
+	saveable *plugin.Checkpoint
+	done     bool
+}
+
+// prepare loads a stream's state and, for a snapshot stream with no
+// snapshot open, begins one and saves it at once, so that an interrupted
+// run resumes this snapshot rather than starting another.
+func (r *syncRun) prepare(ctx context.Context, name string) (*streamRun, error) {
+	st, err := schema.Lookup(name)
+	if err != nil {
+		return nil, &configError{err}
+	}
+	sr := &streamRun{st: st}
+	state, _, err := r.sink.LoadState(ctx, r.cfg.AppID, name)
+	if err != nil {
+		return nil, &tempError{fmt.Errorf("load %s state: %w", name, err)}
+	}
+	sr.snapshot, sr.cursor = state.SnapshotID, state.Cursor
+	if st.Kind == schema.Snapshot && sr.snapshot == 0 {
+		id, err := r.sink.BeginSnapshot(ctx, r.cfg.AppID, name)
+		if err != nil {
+			return nil, &tempError{fmt.Errorf("begin %s snapshot: %w", name, err)}
+		}
+		sr.snapshot, sr.cursor = id, nil
+		if err := r.sink.SaveState(ctx, r.cfg.AppID, name, sink.State{SnapshotID: id}); err != nil {
+			return nil, &tempError{fmt.Errorf("save %s state: %w", name, err)}
+		}
+		r.log.Info("snapshot begun", "stream", name, "snapshot_id", id)
+	} else if len(sr.cursor) > 0 || sr.snapshot != 0 {
+		r.log.Info("resuming", "stream", name, "snapshot_id", sr.snapshot)
+	}
+	r.open[name] = sr
+	return sr, nil
+}
+
+// sourceConfig is the JSON config the plugin receives.
+func (r *syncRun) sourceConfig() []byte {
+	b, err := json.Marshal(source.Config{
+		AppID: r.cfg.AppID, Secret: r.cfg.Secret, APIBase: r.cfg.APIBase, TokenMode: r.cfg.TokenMode,
+		HTTPTimeout: r.cfg.HTTPTimeout, MaxAttempts: r.cfg.MaxAttempts, MaxRetryTime: r.cfg.MaxRetryTime,
+		RateLimit: r.cfg.RateLimit, LogLevel: r.cfg.LogLevel,
+	})
+	if err != nil {
+		panic(fmt.Sprintf("marshal source config: %v", err)) // plain fields always marshal
+	}
+	return b
+}
+
+// received is one message from the plugin, or the error that ended them.
+type received struct {
+	msg plugin.Message
+	err error
+}
+
+// read runs the plugin's Read and commits what it sends. One goroutine
+// receives (so the plugin keeps fetching while ClickHouse inserts); this one
+// writes. On ctx cancellation (SIGINT/SIGTERM) the plugin is stopped, what
+// was received is committed, the last checkpoint saved, and the run ends
+// with a tempError.
+func (r *syncRun) read(ctx context.Context, src *plugin.Client, states []plugin.StreamState) error {
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	rs, err := src.Read(readCtx, r.sourceConfig(), states)
+	if err != nil {
+		return err
+	}
+	msgs := make(chan received, 16)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := rs.Next()
+			if err == io.EOF {
+				return
+			}
+			msgs <- received{m, err}
+			if err != nil || m.Err != nil {
+				return
+			}
+		}
+	}()
+	// Commits use a context that outlives a signal: what was received is
+	// committed, bounded by the sink's own retry limit.
+	commitCtx := context.WithoutCancel(ctx)
+	defer func() {
+		for m := range msgs { // unblock and drain the receiver
+			if m.msg.Record != nil {
+				m.msg.Record.Release()
+			}
+		}
+	}()
+
+	var endErr error
+	for m := range msgs {
+		batchRows := 0
+		endErr = r.take(m)
+		if m.msg.Record != nil {
+			batchRows += int(m.msg.Record.NumRows())
+		}
+		// Gather what else has already arrived, up to flushRows, so a fast
+		// plugin gets fewer, larger inserts.
+	gather:
+		for endErr == nil && batchRows < flushRows {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break gather
+				}
+				endErr = r.take(m)
+				if m.msg.Record != nil {
+					batchRows += int(m.msg.Record.NumRows())
+				}
+			default:
+				break gather
+			}
+		}
+		if err := r.commit(commitCtx); err != nil {
+			stopRead()
+			return err
+		}
+		if endErr != nil {
+			break
+		}
+	}
+	if err := r.commit(commitCtx); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return &tempError{errors.New("interrupted by a signal; what was received is committed")}
+	}
+	if endErr != nil {
+		return endErr
+	}
+	for name, sr := range r.open {
+		if !sr.done {
+			return fmt.Errorf("the source plugin ended without completing stream %s", name)
+		}
+	}
+	return nil
+}
+
+// take files one message; it returns the error that ends the Read, if any.
+func (r *syncRun) take(m received) error {
+	if m.err != nil {
+		if errors.Is(m.err, plugin.ErrPluginDied) {
+			return m.err
+		}
+		if errors.Is(m.err, context.Canceled) {
+			return nil // our own cancellation; read() reports the signal
+		}
+		return fmt.Errorf("reading from the source plugin: %w", m.err)
+	}
+	msg := m.msg
+	if msg.Err != nil {
+		switch msg.Err.Kind {
+		case plugin.KindConfig:
+			return &configError{msg.Err}
+		case plugin.KindTemporary:
+			return &tempError{msg.Err}
+		default:
+			return msg.Err
+		}
+	}
+	sr, ok := r.open[msg.Stream]
+	if !ok {
+		if msg.Record != nil {
+			msg.Record.Release()
+		}
+		return fmt.Errorf("the source plugin sent stream %q, which was not requested", msg.Stream)
+	}
+	switch {
+	case msg.Record != nil:
+		if !msg.Record.Schema().Equal(sr.st.SourceSchema()) {
+			msg.Record.Release()
+			return fmt.Errorf("stream %s: the plugin's batch schema %s differs from the expected %s", msg.Stream, msg.Record.Schema(), sr.st.SourceSchema())
+		}
+		sr.pending = append(sr.pending, msg.Record)
+		sr.rows += int(msg.Record.NumRows())
+	case msg.Checkpoint != nil:
+		sr.saveable = msg.Checkpoint
+	case msg.Progress != nil:
+		sr.total, sr.fetched = msg.Progress.Total, msg.Progress.Fetched
+	}
+	return nil
+}
+
+// commit inserts every pending batch, then saves each stream's newest
+// checkpoint, and closes the snapshot of a stream that is done. A cursor is
+// never saved before the rows it covers are committed.
+func (r *syncRun) commit(ctx context.Context) error {
+	for name, sr := range r.open {
+		if len(sr.pending) > 0 {
+			n, err := r.sink.Insert(ctx, sr.st, r.cfg.AppID, sr.snapshot, sr.pending)
+			for _, rec := range sr.pending {
+				rec.Release()
+			}
+			sr.pending, sr.rows = sr.pending[:0], 0
+			if err != nil {
+				return &tempError{fmt.Errorf("stream %s: insert into ClickHouse failed; the cursor stays at the last committed page: %w", name, err)}
+			}
+			sr.written += int64(n)
+		}
+		cp := sr.saveable
+		if cp == nil {
+			continue
+		}
+		sr.saveable = nil
+		if cp.Done {
+			if err := r.finish(ctx, sr); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.sink.SaveState(ctx, r.cfg.AppID, name, sink.State{SnapshotID: sr.snapshot, Cursor: cp.Cursor}); err != nil {
+			return &tempError{fmt.Errorf("stream %s: save cursor: %w", name, err)}
+		}
+		sr.cursor = cp.Cursor
+	}
+	return nil
+}
+
+// finish closes a stream that is complete: its snapshot is marked complete
+// (and old ones pruned), then its state is cleared so the next run starts
+// afresh.
+func (r *syncRun) finish(ctx context.Context, sr *streamRun) error {
+	name := sr.st.Name
+	if sr.st.Kind == schema.Snapshot {
+		rows, err := r.sink.CompleteSnapshot(ctx, r.cfg.AppID, name, sr.snapshot, sr.total)
+		if err != nil {
+			return &tempError{fmt.Errorf("stream %s: complete snapshot: %w", name, err)}
+		}
+		r.log.Info("snapshot complete", "stream", name, "snapshot_id", sr.snapshot, "rows", rows, "reported_total", sr.total)
+	}
+	if err := r.sink.SaveState(ctx, r.cfg.AppID, name, sink.State{}); err != nil {
+		return &tempError{fmt.Errorf("stream %s: clear cursor: %w", name, err)}
+	}
+	sr.done, sr.cursor = true, nil
+	return nil
+}
+
+// newLoggers returns the host's logger and the go-plugin logger that
+// re-levels the plugin's lines, both on stderr in the configured format.
+func newLoggers(cfg Config, stderr io.Writer) (*slog.Logger, hclogLogger) {
+	lvl, _ := parseLevel(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	return slog.New(h), newHCLogger(cfg, stderr)
+}

@@ -1,0 +1,139 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/wxsync/wxsync/connector/wechat"
+	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/schema"
+)
+
+// Version is the source's version, reported by Spec.
+const Version = "0.1.0"
+
+// Source is the WeChat source. It implements plugin.Source.
+type Source struct {
+	log   *slog.Logger
+	level *slog.LevelVar
+}
+
+// New returns the WeChat source, logging to log, whose handler must use
+// level as its level: each request sets it from the host's configuration.
+func New(log *slog.Logger, level *slog.LevelVar) *Source {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if level == nil {
+		level = new(slog.LevelVar)
+	}
+	return &Source{log: log, level: level}
+}
+
+// setLevel applies the host's log level, if it names one.
+func (s *Source) setLevel(name string) {
+	var l slog.Level
+	if l.UnmarshalText([]byte(name)) == nil {
+		s.level.Set(l)
+	}
+}
+
+// Spec names the source and its streams.
+func (s *Source) Spec(context.Context) (plugin.Spec, error) {
+	return plugin.Spec{Name: "wechat", Version: Version, Streams: implemented()}, nil
+}
+
+// Discover returns the schema of every stream's batches.
+func (s *Source) Discover(context.Context) ([]plugin.StreamSchema, error) {
+	var out []plugin.StreamSchema
+	for _, name := range implemented() {
+		st, err := schema.Lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, plugin.StreamSchema{Name: name, Schema: st.SourceSchema()})
+	}
+	return out, nil
+}
+
+// streamFunc reads one stream from cursor, emitting through out.
+type streamFunc func(ctx context.Context, api *wechat.Client, cursor []byte, out plugin.Emitter) error
+
+func (s *Source) streams() map[string]streamFunc {
+	return map[string]streamFunc{
+		schema.Followers: s.readFollowers,
+	}
+}
+
+func implemented() []string {
+	return []string{schema.Followers}
+}
+
+// Check tries the credentials and the permission to list followers.
+func (s *Source) Check(ctx context.Context, config []byte) ([]plugin.CheckResult, error) {
+	cfg, err := ParseConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	s.setLevel(cfg.LogLevel)
+	api, err := wechat.New(cfg.clientConfig())
+	if err != nil {
+		return []plugin.CheckResult{{Name: "config", Message: err.Error()}}, nil
+	}
+	results := []plugin.CheckResult{{Name: "config", OK: true, Message: "appid " + cfg.AppID}}
+	if err := api.Token(ctx); err != nil {
+		return append(results, plugin.CheckResult{Name: "token", Message: err.Error()}), nil
+	}
+	results = append(results, plugin.CheckResult{Name: "token", OK: true, Message: "access token obtained"})
+	page, err := api.ListFollowers(ctx, "")
+	if err != nil {
+		return append(results, plugin.CheckResult{Name: "user/get", Message: err.Error()}), nil
+	}
+	return append(results, plugin.CheckResult{Name: "user/get", OK: true, Message: fmt.Sprintf("permitted; the account reports %d followers", page.Total)}), nil
+}
+
+// Read syncs the requested streams in order.
+func (s *Source) Read(ctx context.Context, config []byte, states []plugin.StreamState, out plugin.Emitter) error {
+	cfg, err := ParseConfig(config)
+	if err != nil {
+		return plugin.ConfigError(err)
+	}
+	s.setLevel(cfg.LogLevel)
+	api, err := wechat.New(cfg.clientConfig())
+	if err != nil {
+		return plugin.ConfigError(err)
+	}
+	funcs := s.streams()
+	for _, st := range states {
+		if _, ok := funcs[st.Stream]; !ok {
+			return plugin.ConfigError(fmt.Errorf("unknown stream %q (this plugin reads %v)", st.Stream, implemented()))
+		}
+	}
+	for _, st := range states {
+		if err := funcs[st.Stream](ctx, api, st.Cursor, out); err != nil {
+			return &plugin.Error{Kind: classify(ctx, err), Stream: st.Stream, Err: err}
+		}
+	}
+	return nil
+}
+
+// classify maps an error from a stream to the Kind the host acts on.
+func classify(ctx context.Context, err error) plugin.Kind {
+	var typed *plugin.Error
+	if errors.As(err, &typed) {
+		return typed.Kind
+	}
+	if ctx.Err() != nil {
+		return plugin.KindTemporary
+	}
+	switch wechat.Classify(err) {
+	case wechat.ClassConfig:
+		return plugin.KindConfig
+	case wechat.ClassTemporary:
+		return plugin.KindTemporary
+	default:
+		return plugin.KindInternal
+	}
+}
