@@ -31,9 +31,10 @@ type ClientConfig struct {
 
 // Client is the host's handle on a running source plugin.
 type Client struct {
-	gp  *goplugin.Client
-	src pb.SourceClient
-	mem memory.Allocator
+	gp     *goplugin.Client
+	src    pb.SourceClient
+	mem    memory.Allocator
+	exited func() bool
 }
 
 // Launch starts the plugin binary, performs the handshake and returns a
@@ -66,14 +67,18 @@ func Launch(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		gp.Kill()
 		return nil, fmt.Errorf("start source plugin %s: %w", cfg.Path, err)
 	}
-	return &Client{gp: gp, src: raw.(pb.SourceClient), mem: memory.NewGoAllocator()}, nil
+	return &Client{gp: gp, src: raw.(pb.SourceClient), mem: memory.NewGoAllocator(), exited: gp.Exited}, nil
 }
 
 // Close stops the plugin process.
-func (c *Client) Close() { c.gp.Kill() }
+func (c *Client) Close() {
+	if c.gp != nil {
+		c.gp.Kill()
+	}
+}
 
 // Exited reports whether the plugin process has exited.
-func (c *Client) Exited() bool { return c.gp.Exited() }
+func (c *Client) Exited() bool { return c.exited() }
 
 // Spec asks the plugin to name itself and its streams.
 func (c *Client) Spec(ctx context.Context) (Spec, error) {
@@ -131,7 +136,7 @@ func (c *Client) Read(ctx context.Context, config []byte, streams []StreamState)
 var ErrPluginDied = errors.New("the source plugin died")
 
 func (c *Client) callErr(what string, err error) error {
-	if c.gp.Exited() {
+	if c.exited() {
 		return fmt.Errorf("%s: %w (it exited unexpectedly; its last log lines are above): %v", what, ErrPluginDied, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

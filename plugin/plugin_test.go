@@ -1,0 +1,235 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/wxsync/wxsync/plugin/pb"
+)
+
+var testSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "openid", Type: arrow.BinaryTypes.String},
+	{Name: "tags", Type: arrow.ListOf(arrow.PrimitiveTypes.Uint32)},
+}, nil)
+
+func testRecord(ids ...string) arrow.Record {
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), testSchema)
+	defer b.Release()
+	lb := b.Field(1).(*array.ListBuilder)
+	for i, id := range ids {
+		b.Field(0).(*array.StringBuilder).Append(id)
+		lb.Append(true)
+		lb.ValueBuilder().(*array.Uint32Builder).AppendValues([]uint32{uint32(i), 7}, nil)
+	}
+	return b.NewRecord()
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	rec := testRecord("oA", "oB", "oC")
+	defer rec.Release()
+	b, err := EncodeRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	got, err := DecodeRecord(b, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !array.RecordEqual(rec, got) {
+		t.Fatalf("decoded %v, want %v", got, rec)
+	}
+	got.Release()
+	mem.AssertSize(t, 0)
+}
+
+func TestDecodeRecordRejectsGarbage(t *testing.T) {
+	rec := testRecord("oA")
+	defer rec.Release()
+	good, _ := EncodeRecord(rec)
+	schemaOnly, _ := EncodeSchema(testSchema)
+	for name, b := range map[string][]byte{
+		"empty":       nil,
+		"noise":       []byte("not arrow at all"),
+		"truncated":   good[:len(good)/2],
+		"schema only": schemaOnly,
+	} {
+		if r, err := DecodeRecord(b, memory.NewGoAllocator()); err == nil {
+			r.Release()
+			t.Errorf("%s: decoded without error", name)
+		}
+	}
+}
+
+func TestSchemaRoundTrip(t *testing.T) {
+	b, err := EncodeSchema(testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeSchema(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(testSchema) {
+		t.Fatalf("decoded %v, want %v", got, testSchema)
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	rec := testRecord("oA", "oB")
+	good, _ := EncodeRecord(rec)
+	rec.Release()
+	f.Add(good)
+	f.Add(good[:len(good)-8])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeRecord(b, memory.NewGoAllocator())
+		if err != nil {
+			return
+		}
+		// Whatever decodes must be consistent enough to read every value.
+		for _, col := range r.Columns() {
+			for i := 0; i < col.Len(); i++ {
+				_ = col.ValueStr(i)
+			}
+		}
+		r.Release()
+	})
+}
+
+func FuzzDecodeSchema(f *testing.F) {
+	good, _ := EncodeSchema(testSchema)
+	f.Add(good)
+	f.Add([]byte("x"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = DecodeSchema(b) // must not panic
+	})
+}
+
+// scripted is a Source whose Read sends a fixed script.
+type scripted struct {
+	err error
+}
+
+func (s *scripted) Spec(context.Context) (Spec, error) {
+	return Spec{Name: "test", Version: "1", Streams: []string{"followers"}}, nil
+}
+
+func (s *scripted) Check(_ context.Context, cfg []byte) ([]CheckResult, error) {
+	return []CheckResult{{Name: "config", OK: true, Message: string(cfg)}}, nil
+}
+
+func (s *scripted) Discover(context.Context) ([]StreamSchema, error) {
+	return []StreamSchema{{Name: "followers", Schema: testSchema}}, nil
+}
+
+func (s *scripted) Read(ctx context.Context, cfg []byte, streams []StreamState, out Emitter) error {
+	rec := testRecord("o1", "o2")
+	defer rec.Release()
+	if err := out.Record(streams[0].Stream, rec); err != nil {
+		return err
+	}
+	if err := out.Progress(streams[0].Stream, Progress{Total: 9, Fetched: 2, Calls: map[string]int64{"/cgi-bin/user/get": 1}}); err != nil {
+		return err
+	}
+	if err := out.Checkpoint(streams[0].Stream, append([]byte("after:"), streams[0].Cursor...), s.err == nil); err != nil {
+		return err
+	}
+	return s.err
+}
+
+// connect serves src over a real gRPC connection in this process.
+func connect(t *testing.T, src Source) *Client {
+	t.Helper()
+	conn, _ := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{Name: &grpcPlugin{impl: src}})
+	t.Cleanup(func() { conn.Close() }) // closing the client also stops the server
+	raw, err := conn.Dispense(Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Client{src: raw.(pb.SourceClient), mem: memory.NewGoAllocator(), exited: func() bool { return false }}
+}
+
+func readAll(t *testing.T, c *Client) []Message {
+	t.Helper()
+	rs, err := c.Read(context.Background(), []byte(`{}`), []StreamState{{Stream: "followers", Cursor: []byte("c0")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Message
+	for {
+		m, err := rs.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+}
+
+func TestReadOverGRPC(t *testing.T) {
+	c := connect(t, &scripted{})
+	msgs := readAll(t, c)
+	if len(msgs) != 3 {
+		t.Fatalf("got %d messages, want record, progress, checkpoint", len(msgs))
+	}
+	want := testRecord("o1", "o2")
+	defer want.Release()
+	if msgs[0].Stream != "followers" || msgs[0].Record == nil || !array.RecordEqual(msgs[0].Record, want) {
+		t.Fatalf("first message %+v, want the record", msgs[0])
+	}
+	msgs[0].Record.Release()
+	if p := msgs[1].Progress; p == nil || p.Total != 9 || p.Fetched != 2 || p.Calls["/cgi-bin/user/get"] != 1 {
+		t.Fatalf("second message %+v, want progress 2/9 with one user/get call", msgs[1])
+	}
+	if cp := msgs[2].Checkpoint; cp == nil || string(cp.Cursor) != "after:c0" || !cp.Done {
+		t.Fatalf("third message %+v, want the done checkpoint after:c0", msgs[2])
+	}
+}
+
+func TestReadTypedErrorArrivesLast(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		kind Kind
+	}{
+		{ConfigError(errors.New("48001 api unauthorized")), KindConfig},
+		{TemporaryError(errors.New("45009 quota")), KindTemporary},
+		{errors.New("boom"), KindInternal},
+		{&Error{Kind: KindTemporary, Stream: "followers", Err: errors.New("cancelled")}, KindTemporary},
+	} {
+		msgs := readAll(t, connect(t, &scripted{err: tc.err}))
+		last := msgs[len(msgs)-1]
+		if last.Err == nil || last.Err.Kind != tc.kind || last.Err.Error() == "" {
+			t.Fatalf("%v: last message %+v, want a %v error", tc.err, last, tc.kind)
+		}
+		if msgs[0].Record != nil {
+			msgs[0].Record.Release()
+		}
+	}
+}
+
+func TestSpecCheckDiscoverOverGRPC(t *testing.T) {
+	c := connect(t, &scripted{})
+	ctx := context.Background()
+	spec, err := c.Spec(ctx)
+	if err != nil || spec.Name != "test" || len(spec.Streams) != 1 {
+		t.Fatalf("spec %+v, %v", spec, err)
+	}
+	res, err := c.Check(ctx, []byte("cfg"))
+	if err != nil || len(res) != 1 || !res[0].OK || res[0].Message != "cfg" {
+		t.Fatalf("check %+v, %v", res, err)
+	}
+	ds, err := c.Discover(ctx)
+	if err != nil || len(ds) != 1 || !ds[0].Schema.Equal(testSchema) {
+		t.Fatalf("discover %+v, %v", ds, err)
+	}
+}
