@@ -1,0 +1,223 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow/go/v15/arrow"
+
+	"github.com/wxsync/wxsync/schema"
+)
+
+// Names of the sink's bookkeeping tables.
+const (
+	// SnapshotsTable records every snapshot of every Snapshot stream.
+	SnapshotsTable = "wechat_snapshots"
+	// StateTable holds the resumable cursor of each (appid, stream).
+	StateTable = "wxsync_state"
+)
+
+// Values of wechat_snapshots.complete.
+const (
+	// SnapshotInProgress marks a snapshot being written, or abandoned when
+	// it is older than the newest complete one.
+	SnapshotInProgress uint8 = 0
+	// SnapshotComplete marks a complete snapshot whose rows are kept.
+	SnapshotComplete uint8 = 1
+	// SnapshotPruned marks a complete snapshot dropped by retention.
+	SnapshotPruned uint8 = 2
+	// SnapshotAbandoned marks an incomplete snapshot whose rows were
+	// dropped because a newer snapshot completed.
+	SnapshotAbandoned uint8 = 3
+)
+
+// dateTime is the Arrow type that schema maps to DateTime.
+func dateTime() arrow.DataType {
+	return &arrow.TimestampType{Unit: arrow.Second, TimeZone: "UTC"}
+}
+
+// snapshotsTable describes wechat_snapshots as a schema.Stream, so that
+// its DDL comes from schema.Stream.CreateTable like every other table.
+func snapshotsTable() schema.Stream {
+	u64 := arrow.PrimitiveTypes.Uint64
+	str := arrow.BinaryTypes.String
+	return schema.Stream{
+		Name: SnapshotsTable, Table: SnapshotsTable, Kind: schema.Latest,
+		Doc: "Every snapshot of a Snapshot stream: when it started and finished, its row count, and whether it is complete.",
+		Schema: arrow.NewSchema([]arrow.Field{
+			{Name: "appid", Type: str},
+			{Name: "stream", Type: str},
+			{Name: "snapshot_id", Type: u64},
+			{Name: "started_at", Type: dateTime()},
+			{Name: "finished_at", Type: dateTime()},
+			{Name: "reported_total", Type: u64},
+			{Name: "rows", Type: u64},
+			{Name: "complete", Type: arrow.PrimitiveTypes.Uint8},
+			{Name: "version", Type: u64},
+		}, nil),
+		OrderBy: []string{"appid", "stream", "snapshot_id"},
+		Version: "version",
+	}
+}
+
+// stateTable describes wxsync_state as a schema.Stream.
+func stateTable() schema.Stream {
+	u64 := arrow.PrimitiveTypes.Uint64
+	str := arrow.BinaryTypes.String
+	return schema.Stream{
+		Name: StateTable, Table: StateTable, Kind: schema.Latest,
+		Doc: "The resumable cursor of each (appid, stream), the newest version winning.",
+		Schema: arrow.NewSchema([]arrow.Field{
+			{Name: "appid", Type: str},
+			{Name: "stream", Type: str},
+			{Name: "snapshot_id", Type: u64},
+			{Name: "cursor", Type: str},
+			{Name: "updated_at", Type: dateTime()},
+			{Name: "version", Type: u64},
+		}, nil),
+		OrderBy: []string{"appid", "stream"},
+		Version: "version",
+	}
+}
+
+// tables returns every table Migrate manages: the streams', then the
+// bookkeeping ones.
+func tables() []schema.Stream {
+	return append(schema.All(), snapshotsTable(), stateTable())
+}
+
+// CurrentViewDDL returns the CREATE VIEW IF NOT EXISTS statement of the
+// Snapshot stream st's current view in database db: for every account, the
+// rows of its newest complete snapshot.
+func CurrentViewDDL(db string, st schema.Stream) (string, error) {
+	if st.Kind != schema.Snapshot || st.CurrentView == "" {
+		return "", fmt.Errorf("stream %s has no current view", st.Name)
+	}
+	qdb, err := schema.Ident(db)
+	if err != nil {
+		return "", err
+	}
+	qview, err := schema.Ident(st.CurrentView)
+	if err != nil {
+		return "", err
+	}
+	qtable, err := schema.Ident(st.Table)
+	if err != nil {
+		return "", err
+	}
+	// The stream name is a literal of the DDL; Ident guarantees it needs
+	// no escaping.
+	if _, err := schema.Ident(st.Name); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s AS\n"+
+		"SELECT %s\nFROM %s.%s FINAL\n"+
+		"WHERE (`appid`, `snapshot_id`) IN (\n"+
+		"    SELECT `appid`, max(`snapshot_id`) FROM %s.`%s` FINAL\n"+
+		"    WHERE `stream` = '%s' AND `complete` = %d\n"+
+		"    GROUP BY `appid`)",
+		qdb, qview, strings.Join(st.Columns(), ", "), qdb, qtable,
+		qdb, SnapshotsTable, st.Name, SnapshotComplete), nil
+}
+
+// Migrate brings the database up to the schema. It is idempotent: it
+// creates the database, every stream table, wechat_snapshots, wxsync_state
+// and the current views when missing, and adds the columns an existing
+// table lacks (ALTER TABLE ... ADD COLUMN). A column whose type differs
+// from the schema's is an error: Migrate never changes a type. Columns the
+// schema does not know are left alone. An existing view is not replaced.
+func (s *Sink) Migrate(ctx context.Context) error {
+	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.qdb); err != nil {
+		return fmt.Errorf("migrate: create database %s: %w", s.db, err)
+	}
+	var errs []error
+	for _, st := range tables() {
+		if err := s.migrateTable(ctx, st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.db, err)
+	}
+	for _, st := range schema.All() {
+		if st.Kind != schema.Snapshot {
+			continue
+		}
+		ddl, err := CurrentViewDDL(s.db, st)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", s.db, err)
+		}
+		if err := s.conn.Exec(ctx, ddl); err != nil {
+			return fmt.Errorf("migrate %s: create view %s: %w", s.db, st.CurrentView, err)
+		}
+	}
+	return nil
+}
+
+// migrateTable creates st's table when missing and adds missing columns.
+func (s *Sink) migrateTable(ctx context.Context, st schema.Stream) error {
+	qtable, err := schema.Ident(st.Table)
+	if err != nil {
+		return fmt.Errorf("table of stream %s: %w", st.Name, err)
+	}
+	ddl, err := st.CreateTable(s.db)
+	if err != nil {
+		return err
+	}
+	if err := s.conn.Exec(ctx, ddl); err != nil {
+		return fmt.Errorf("create table %s: %w", st.Table, err)
+	}
+	have, err := s.tableColumns(ctx, st.Table)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range st.Schema.Fields() {
+		want, err := schema.ColumnType(f.Type)
+		if err != nil {
+			return fmt.Errorf("table %s column %s: %w", st.Table, f.Name, err)
+		}
+		got, ok := have[f.Name]
+		switch {
+		case !ok:
+			qcol, err := schema.Ident(f.Name)
+			if err != nil {
+				return fmt.Errorf("table %s: %w", st.Table, err)
+			}
+			alter := fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s %s", s.qdb, qtable, qcol, want)
+			if err := s.conn.Exec(ctx, alter); err != nil {
+				errs = append(errs, fmt.Errorf("table %s: add column %s %s: %w", st.Table, f.Name, want, err))
+				continue
+			}
+			s.log.Info("clickhouse column added", "database", s.db, "table", st.Table, "column", f.Name, "type", want)
+		case got != want:
+			errs = append(errs, fmt.Errorf("table %s.%s column %s has type %s but the schema wants %s: migrate never changes a column's type; alter or recreate the table by hand",
+				s.db, st.Table, f.Name, got, want))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// tableColumns returns the columns of table in the sink's database, name
+// to type, from system.columns.
+func (s *Sink) tableColumns(ctx context.Context, table string) (map[string]string, error) {
+	rows, err := s.conn.Query(ctx, "SELECT name, type FROM system.columns WHERE database = ? AND table = ?", s.db, table)
+	if err != nil {
+		return nil, fmt.Errorf("read columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	cols := make(map[string]string)
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, fmt.Errorf("read columns of %s: %w", table, err)
+		}
+		cols[name] = typ
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read columns of %s: %w", table, err)
+	}
+	return cols, nil
+}

@@ -1,0 +1,180 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/wxsync/wxsync/schema"
+)
+
+// defaultDialTimeout bounds a connection attempt when the DSN sets none.
+const defaultDialTimeout = 10 * time.Second
+
+// Sink writes streams, snapshots and state into one ClickHouse database.
+// It is safe for concurrent use.
+type Sink struct {
+	conn   driver.Conn
+	db     string // validated database name
+	qdb    string // back-quoted database name
+	cfg    Config
+	log    *slog.Logger
+	vmu    sync.Mutex
+	lastID uint64 // last version or snapshot id handed out by this Sink
+}
+
+// Open parses cfg.DSN, connects to ClickHouse with the native protocol and
+// LZ4 compression, and pings it. Zero fields of cfg take their defaults.
+// The database named by the DSN need not exist yet (see Migrate). Errors
+// never contain the DSN's password.
+func Open(ctx context.Context, cfg Config) (*Sink, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open clickhouse sink: %w", err)
+	}
+	opts, db, err := parseDSN(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse sink: %w", err)
+	}
+	secrets := dsnSecrets(cfg.DSN)
+	// Connect without a database so that a database that does not exist
+	// yet can be created by Migrate; every statement qualifies its tables.
+	opts.Auth.Database = ""
+	opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	opts.Logger = cfg.Logger
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = defaultDialTimeout
+	}
+	where := fmt.Sprintf("%s as %q, database %s", strings.Join(opts.Addr, ","), opts.Auth.Username, db)
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, redact(fmt.Errorf("open clickhouse sink: connect to %s: %w", where, err), secrets)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, redact(fmt.Errorf("open clickhouse sink: ping %s: %w", where, err), secrets)
+	}
+	qdb, _ := schema.Ident(db) // validated by parseDSN
+	s := &Sink{conn: conn, db: db, qdb: qdb, cfg: cfg, log: cfg.Logger}
+	s.log.Debug("clickhouse sink open", "addr", strings.Join(opts.Addr, ","), "database", db)
+	return s, nil
+}
+
+// Close closes the connection pool. Calls after Close fail.
+func (s *Sink) Close() error {
+	if err := s.conn.Close(); err != nil {
+		return fmt.Errorf("close clickhouse sink: %w", err)
+	}
+	return nil
+}
+
+// Database returns the name of the database the sink writes to.
+func (s *Sink) Database() string { return s.db }
+
+// Conn returns the underlying connection, for tests and diagnostics. Writes
+// through it bypass the sink's retries and checks.
+func (s *Sink) Conn() driver.Conn { return s.conn }
+
+// ServerVersion returns the version string of the ClickHouse server, as
+// SELECT version() reports it (for example 18.16.1).
+func (s *Sink) ServerVersion(ctx context.Context) (string, error) {
+	var v string
+	if err := s.conn.QueryRow(ctx, "SELECT version()").Scan(&v); err != nil {
+		return "", fmt.Errorf("clickhouse server version: %w", err)
+	}
+	return v, nil
+}
+
+// parseDSN parses a native-protocol DSN and returns its options and the
+// validated database name ("default" when the DSN names none).
+func parseDSN(dsn string) (*clickhouse.Options, string, error) {
+	secrets := dsnSecrets(dsn)
+	opts, err := clickhouse.ParseDSN(dsn)
+	if err != nil {
+		return nil, "", redact(fmt.Errorf("invalid clickhouse DSN: %w", err), secrets)
+	}
+	if opts.Protocol != clickhouse.Native {
+		return nil, "", errors.New("invalid clickhouse DSN: only the native protocol (clickhouse://host:9000/db) is supported")
+	}
+	db := opts.Auth.Database
+	if db == "" {
+		db = "default"
+	}
+	if _, err := schema.Ident(db); err != nil {
+		return nil, "", fmt.Errorf("invalid clickhouse DSN: database: %w", err)
+	}
+	return opts, db, nil
+}
+
+// dsnSecrets returns the forms in which the DSN's password could show up in
+// an error: as written, unescaped, and as parsed. It is deliberately
+// generous: redacting too much is harmless, too little is not.
+func dsnSecrets(dsn string) []string {
+	var out []string
+	add := func(p string) {
+		if p == "" {
+			return
+		}
+		out = append(out, p)
+		if u, err := url.PathUnescape(p); err == nil && u != p && u != "" {
+			out = append(out, u)
+		}
+		if u, err := url.QueryUnescape(p); err == nil && u != p && u != "" {
+			out = append(out, u)
+		}
+	}
+	if u, err := url.Parse(dsn); err == nil {
+		if u.User != nil {
+			p, _ := u.User.Password()
+			add(p)
+		}
+		add(u.Query().Get("password"))
+	}
+	rest := dsn
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	// The user info ends at the last '@' before the path, but a password
+	// may itself hold '@', '/' or '?': try both ends.
+	for _, at := range []int{strings.Index(rest, "@"), strings.LastIndex(rest, "@")} {
+		if at < 0 {
+			continue
+		}
+		if c := strings.Index(rest[:at], ":"); c >= 0 {
+			add(rest[c+1 : at])
+		}
+	}
+	// Longest first, so that a secret containing another is removed whole.
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// redact returns err with every secret replaced by "xxxxx" in its message.
+// When something had to be hidden the result does not wrap err, so that no
+// caller can reach the secret by unwrapping.
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := msg
+	for _, s := range secrets {
+		clean = strings.ReplaceAll(clean, s, "xxxxx")
+	}
+	if clean == msg {
+		return err
+	}
+	return errors.New(clean)
+}

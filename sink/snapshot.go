@@ -1,0 +1,330 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wxsync/wxsync/schema"
+)
+
+// Snapshot is one row of wechat_snapshots: one copy of a Snapshot stream's
+// list for one account.
+type Snapshot struct {
+	// AppID is the account.
+	AppID string
+	// Stream is the stream's name (followers, blacklist).
+	Stream string
+	// ID is the snapshot id, unique across accounts and increasing in time.
+	ID uint64
+	// StartedAt is when BeginSnapshot ran (UTC, seconds).
+	StartedAt time.Time
+	// FinishedAt is when CompleteSnapshot ran; the Unix epoch until then.
+	FinishedAt time.Time
+	// ReportedTotal is the total the source reported (WeChat's "total").
+	ReportedTotal uint64
+	// Rows is the number of distinct openids the snapshot holds.
+	Rows uint64
+	// Status is the complete column: SnapshotInProgress, SnapshotComplete,
+	// SnapshotPruned or SnapshotAbandoned.
+	Status uint8
+	// Version is the row's ReplacingMergeTree version.
+	Version uint64
+}
+
+// snapshotStream returns the Snapshot stream called name.
+func snapshotStream(name string) (schema.Stream, error) {
+	st, err := schema.Lookup(name)
+	if err != nil {
+		return schema.Stream{}, err
+	}
+	if st.Kind != schema.Snapshot {
+		return schema.Stream{}, fmt.Errorf("stream %s does not keep snapshots", name)
+	}
+	if _, err := schema.Ident(st.Table); err != nil {
+		return schema.Stream{}, err
+	}
+	return st, nil
+}
+
+// nextID returns a value greater than floor, than every value this Sink
+// returned before, and at least the current time in nanoseconds. Snapshot
+// ids and row versions come from it, so they increase strictly even within
+// one nanosecond.
+func (s *Sink) nextID(floor uint64) uint64 {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	v := uint64(time.Now().UnixNano())
+	v = max(v, s.lastID+1, floor+1)
+	s.lastID = v
+	return v
+}
+
+// BeginSnapshot starts a new snapshot of stream for appid and returns its
+// id: greater than every snapshot id in wechat_snapshots (of any account)
+// and than the current time in nanoseconds. Its row is written with
+// complete = 0; the current view keeps showing the last complete snapshot
+// until CompleteSnapshot.
+func (s *Sink) BeginSnapshot(ctx context.Context, appid, stream string) (uint64, error) {
+	if _, err := snapshotStream(stream); err != nil {
+		return 0, fmt.Errorf("begin snapshot: %w", err)
+	}
+	if appid == "" {
+		return 0, errors.New("begin snapshot: empty appid")
+	}
+	var floor uint64
+	q := fmt.Sprintf("SELECT max(`snapshot_id`) FROM %s.`%s`", s.qdb, SnapshotsTable)
+	err := s.retry(ctx, "read the newest snapshot id", func(ctx context.Context) error {
+		return s.conn.QueryRow(ctx, q).Scan(&floor)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("begin snapshot of %s for %s: %w", stream, appid, err)
+	}
+	id := s.nextID(floor)
+	now := time.Now().UTC().Truncate(time.Second)
+	row := Snapshot{AppID: appid, Stream: stream, ID: id, StartedAt: now, FinishedAt: time.Unix(0, 0).UTC(),
+		Status: SnapshotInProgress, Version: s.nextID(0)}
+	if err := s.retry(ctx, "write snapshot row", func(ctx context.Context) error {
+		return s.writeSnapshots(ctx, []Snapshot{row})
+	}); err != nil {
+		return 0, fmt.Errorf("begin snapshot of %s for %s: %w", stream, appid, err)
+	}
+	return id, nil
+}
+
+// CompleteSnapshot marks snapshot id of stream for appid complete: it
+// counts the distinct openids the snapshot holds, writes its row with
+// complete = 1, finished_at = now and that count, and then prunes (see
+// Prune). It returns the count. Completing a snapshot again recounts it.
+// When only the pruning fails the snapshot is complete, rows is set and
+// the error says so.
+func (s *Sink) CompleteSnapshot(ctx context.Context, appid, stream string, id uint64, reportedTotal int64) (rows uint64, err error) {
+	st, err := snapshotStream(stream)
+	if err != nil {
+		return 0, fmt.Errorf("complete snapshot: %w", err)
+	}
+	if reportedTotal < 0 {
+		return 0, fmt.Errorf("complete snapshot %d of %s for %s: negative reported total %d", id, stream, appid, reportedTotal)
+	}
+	what := fmt.Sprintf("complete snapshot %d of %s for %s", id, stream, appid)
+	err = s.retry(ctx, what, func(ctx context.Context) error {
+		snap, ok, err := s.snapshot(ctx, appid, stream, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("no such snapshot (BeginSnapshot was not called, or in another database)")
+		}
+		if snap.Status == SnapshotPruned || snap.Status == SnapshotAbandoned {
+			return fmt.Errorf("the snapshot was already pruned (complete = %d)", snap.Status)
+		}
+		q := fmt.Sprintf("SELECT uniqExact(`openid`) FROM %s.`%s` WHERE `appid` = ? AND `snapshot_id` = ?", s.qdb, st.Table)
+		if err := s.conn.QueryRow(ctx, q, appid, id).Scan(&rows); err != nil {
+			return fmt.Errorf("count rows: %w", err)
+		}
+		snap.FinishedAt = time.Now().UTC().Truncate(time.Second)
+		snap.ReportedTotal = uint64(reportedTotal)
+		snap.Rows = rows
+		snap.Status = SnapshotComplete
+		snap.Version = s.nextID(snap.Version)
+		return s.writeSnapshots(ctx, []Snapshot{snap})
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := s.Prune(ctx, appid, stream); err != nil {
+		return rows, fmt.Errorf("%s: the snapshot is complete but pruning failed: %w", what, err)
+	}
+	return rows, nil
+}
+
+// Prune applies retention to stream for appid: it keeps the newest
+// Config.Retention complete snapshots and drops the partitions of older
+// complete ones (marked SnapshotPruned) and of incomplete ones older than
+// the newest complete one (abandoned, marked SnapshotAbandoned). A
+// snapshot newer than the newest complete one is in progress and is left
+// alone, and so is everything of other accounts: a partition holding rows
+// of another appid is never dropped. CompleteSnapshot calls Prune.
+func (s *Sink) Prune(ctx context.Context, appid, stream string) error {
+	st, err := snapshotStream(stream)
+	if err != nil {
+		return fmt.Errorf("prune: %w", err)
+	}
+	what := fmt.Sprintf("prune %s of %s", stream, appid)
+	return s.retry(ctx, what, func(ctx context.Context) error { return s.prune(ctx, st, appid) })
+}
+
+func (s *Sink) prune(ctx context.Context, st schema.Stream, appid string) error {
+	snaps, err := s.ListSnapshots(ctx, appid, st.Name)
+	if err != nil {
+		return err
+	}
+	parts, err := s.activePartitions(ctx, st.Table)
+	if err != nil {
+		return err
+	}
+	// snaps is newest first.
+	type victim struct {
+		sn   Snapshot
+		mark bool // its row must be rewritten with the new status
+	}
+	var newestComplete uint64
+	kept := 0
+	var drop []victim
+	for _, sn := range snaps {
+		switch sn.Status {
+		case SnapshotComplete:
+			if newestComplete == 0 {
+				newestComplete = sn.ID
+			}
+			if kept < s.cfg.Retention {
+				kept++
+				continue
+			}
+			sn.Status = SnapshotPruned
+			drop = append(drop, victim{sn, true})
+		case SnapshotInProgress:
+			if newestComplete != 0 && sn.ID < newestComplete {
+				sn.Status = SnapshotAbandoned
+				drop = append(drop, victim{sn, true})
+			}
+		case SnapshotPruned, SnapshotAbandoned:
+			// Already marked; drop again if its partition survived a crash
+			// between the drop and the mark.
+			if parts[strconv.FormatUint(sn.ID, 10)] {
+				drop = append(drop, victim{sn, false})
+			}
+		}
+	}
+	qtable, _ := schema.Ident(st.Table)
+	var mark []Snapshot
+	for _, v := range drop {
+		sn := v.sn
+		pid := strconv.FormatUint(sn.ID, 10)
+		if parts[pid] {
+			var others uint64
+			q := fmt.Sprintf("SELECT count() FROM %s.%s WHERE `snapshot_id` = ? AND `appid` != ?", s.qdb, qtable)
+			if err := s.conn.QueryRow(ctx, q, sn.ID, appid).Scan(&others); err != nil {
+				return fmt.Errorf("check partition %s of %s: %w", pid, st.Table, err)
+			}
+			if others > 0 {
+				s.log.Error("not dropping a partition that holds rows of another account",
+					"table", st.Table, "partition", pid, "appid", appid, "foreign_rows", others)
+				continue
+			}
+			if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID ?", s.qdb, qtable), pid); err != nil {
+				return fmt.Errorf("drop partition %s of %s: %w", pid, st.Table, err)
+			}
+			s.log.Info("snapshot pruned", "table", st.Table, "appid", appid, "snapshot_id", sn.ID, "status", sn.Status)
+		}
+		if v.mark {
+			sn.Version = s.nextID(sn.Version)
+			mark = append(mark, sn)
+		}
+	}
+	if len(mark) > 0 {
+		if err := s.writeSnapshots(ctx, mark); err != nil {
+			return fmt.Errorf("mark pruned snapshots: %w", err)
+		}
+	}
+	return nil
+}
+
+// activePartitions returns the ids of the active partitions of table.
+func (s *Sink) activePartitions(ctx context.Context, table string) (map[string]bool, error) {
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND table = ? AND active = 1", s.db, table)
+	if err != nil {
+		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+	}
+	defer rows.Close()
+	parts := make(map[string]bool)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+		}
+		parts[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+	}
+	return parts, nil
+}
+
+// snapshotCols is the column list of wechat_snapshots, in the order of
+// snapshotsTable, which is the order the Snapshot fields are scanned and
+// written in.
+func snapshotCols() string { return strings.Join(snapshotsTable().Columns(), ", ") }
+
+// ListSnapshots returns the snapshots of stream for appid, newest first,
+// the latest version of each ("" stream = every stream).
+func (s *Sink) ListSnapshots(ctx context.Context, appid, stream string) ([]Snapshot, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if appid != "" {
+		where, args = append(where, "`appid` = ?"), append(args, appid)
+	}
+	if stream != "" {
+		where, args = append(where, "`stream` = ?"), append(args, stream)
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s.`%s` FINAL", snapshotCols(), s.qdb, SnapshotsTable)
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY `snapshot_id` DESC, `appid`, `stream`"
+	return s.querySnapshots(ctx, q, args...)
+}
+
+// snapshot returns the latest version of one snapshot's row.
+func (s *Sink) snapshot(ctx context.Context, appid, stream string, id uint64) (Snapshot, bool, error) {
+	q := fmt.Sprintf("SELECT %s FROM %s.`%s` FINAL WHERE `appid` = ? AND `stream` = ? AND `snapshot_id` = ?", snapshotCols(), s.qdb, SnapshotsTable)
+	snaps, err := s.querySnapshots(ctx, q, appid, stream, id)
+	if err != nil || len(snaps) == 0 {
+		return Snapshot{}, false, err
+	}
+	return snaps[0], true, nil
+}
+
+func (s *Sink) querySnapshots(ctx context.Context, q string, args ...any) ([]Snapshot, error) {
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", SnapshotsTable, err)
+	}
+	defer rows.Close()
+	var out []Snapshot
+	for rows.Next() {
+		var sn Snapshot
+		if err := rows.Scan(&sn.AppID, &sn.Stream, &sn.ID, &sn.StartedAt, &sn.FinishedAt, &sn.ReportedTotal, &sn.Rows, &sn.Status, &sn.Version); err != nil {
+			return nil, fmt.Errorf("read %s: %w", SnapshotsTable, err)
+		}
+		sn.StartedAt, sn.FinishedAt = sn.StartedAt.UTC(), sn.FinishedAt.UTC()
+		out = append(out, sn)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", SnapshotsTable, err)
+	}
+	return out, nil
+}
+
+// writeSnapshots writes rows into wechat_snapshots as one batch.
+func (s *Sink) writeSnapshots(ctx context.Context, rows []Snapshot) error {
+	n := len(rows)
+	var (
+		appid, stream             = make([]string, n), make([]string, n)
+		id, reported, count, vers = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+		started, finished         = make([]time.Time, n), make([]time.Time, n)
+		status                    = make([]uint8, n)
+	)
+	for i, r := range rows {
+		appid[i], stream[i], id[i] = r.AppID, r.Stream, r.ID
+		started[i], finished[i] = r.StartedAt, r.FinishedAt
+		reported[i], count[i], status[i], vers[i] = r.ReportedTotal, r.Rows, r.Status, r.Version
+	}
+	q := fmt.Sprintf("INSERT INTO %s.`%s` (%s)", s.qdb, SnapshotsTable, snapshotCols())
+	return s.sendColumns(ctx, q, []any{appid, stream, id, started, finished, reported, count, status, vers})
+}

@@ -1,0 +1,116 @@
+package sink_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/wxsync/wxsync/sink"
+	"github.com/wxsync/wxsync/sink/sinktest"
+)
+
+func TestStateRoundTrip(t *testing.T) {
+	s := sinktest.Open(t, sink.Config{})
+	ctx := ctxT(t)
+	if st, ok, err := s.LoadState(ctx, "wxA", "followers"); err != nil || ok {
+		t.Fatalf("LoadState of nothing = %+v, %v, %v", st, ok, err)
+	}
+	// Arbitrary bytes: NUL, invalid UTF-8, quotes, backslashes, newlines.
+	var all []byte
+	for b := 0; b < 256; b++ {
+		all = append(all, byte(b))
+	}
+	cursors := [][]byte{
+		[]byte(`{"next_openid":"oABC","page":3}`),
+		all,
+		[]byte("'\\\"\n\x00\xff\xfe?"),
+		[]byte("?"),
+	}
+	updated := time.Date(2025, 6, 7, 8, 9, 10, 999, time.UTC)
+	var lastVersion uint64
+	for i, c := range cursors {
+		want := sink.State{SnapshotID: uint64(1000 + i), Cursor: c, UpdatedAt: updated}
+		if err := s.SaveState(ctx, "wxA", "followers", want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := s.LoadState(ctx, "wxA", "followers")
+		if err != nil || !ok {
+			t.Fatalf("LoadState #%d = %v, %v", i, ok, err)
+		}
+		if got.SnapshotID != want.SnapshotID || !bytes.Equal(got.Cursor, c) || !got.UpdatedAt.Equal(updated.Truncate(time.Second)) || got.UpdatedAt.Location() != time.UTC {
+			t.Fatalf("LoadState #%d = %+v, want %+v", i, got, want)
+		}
+		rows, err := s.ListStates(ctx, "wxA")
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("ListStates = %+v, %v", rows, err)
+		}
+		if rows[0].Version <= lastVersion {
+			t.Fatalf("version %d does not increase over %d", rows[0].Version, lastVersion)
+		}
+		lastVersion = rows[0].Version
+	}
+
+	// Many saves in a tight loop, same second and identical UpdatedAt:
+	// the last one wins.
+	for i := 0; i < 50; i++ {
+		if err := s.SaveState(ctx, "wxA", "users", sink.State{Cursor: []byte(fmt.Sprint(i)), UpdatedAt: updated}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, ok, err := s.LoadState(ctx, "wxA", "users"); err != nil || !ok || string(got.Cursor) != "49" || got.SnapshotID != 0 {
+		t.Fatalf("after 50 saves: %+v, %v, %v", got, ok, err)
+	}
+
+	// A second Sink (another host process) continues the versions.
+	s2, err := sink.Open(ctx, sink.Config{DSN: sinktest.DSN(t, s.Database())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.SaveState(ctx, "wxA", "users", sink.State{Cursor: []byte("from s2")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.LoadState(ctx, "wxA", "users"); err != nil || string(got.Cursor) != "from s2" || time.Since(got.UpdatedAt) > time.Minute {
+		t.Fatalf("after a save by a second Sink: %+v, %v", got, err)
+	}
+
+	if err := s.SaveState(ctx, "wxB", "tags", sink.State{Cursor: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	// Reset: LoadState reports nothing, ListStates shows the empty row.
+	if err := s.ResetState(ctx, "wxA", "followers"); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.LoadState(ctx, "wxA", "followers"); err != nil || ok || got.SnapshotID != 0 || got.Cursor != nil {
+		t.Fatalf("LoadState after reset = %+v, %v, %v", got, ok, err)
+	}
+	all2, err := s.ListStates(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, r := range all2 {
+		keys = append(keys, fmt.Sprintf("%s/%s:%d:%q", r.AppID, r.Stream, r.SnapshotID, r.Cursor))
+	}
+	if got, want := fmt.Sprint(keys), `[wxA/followers:0:"" wxA/users:0:"from s2" wxB/tags:0:"b"]`; got != want {
+		t.Fatalf("ListStates(\"\") = %s, want %s", got, want)
+	}
+	if rows, err := s.ListStates(ctx, "wxB"); err != nil || len(rows) != 1 || rows[0].Stream != "tags" {
+		t.Fatalf("ListStates(wxB) = %+v, %v", rows, err)
+	}
+	// Keys are bound as parameters: quotes and question marks are data.
+	odd := `wx'"\?) OR 1=1 --`
+	if err := s.SaveState(ctx, odd, "followers", sink.State{SnapshotID: 9, Cursor: []byte("c")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.LoadState(ctx, odd, "followers"); err != nil || !ok || got.SnapshotID != 9 {
+		t.Fatalf("LoadState(%q) = %+v, %v, %v", odd, got, ok, err)
+	}
+	if rows, err := s.ListStates(ctx, odd); err != nil || len(rows) != 1 || rows[0].AppID != odd {
+		t.Fatalf("ListStates(%q) = %+v, %v", odd, rows, err)
+	}
+	if err := s.SaveState(ctx, "", "followers", sink.State{}); err == nil {
+		t.Error("SaveState with an empty appid succeeded")
+	}
+}
