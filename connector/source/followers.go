@@ -58,10 +58,12 @@ func (c listCursor) encode() []byte {
 }
 
 // stale reports whether a resumed walk that ended on its first call ended
-// too early to be believed: more than a page short of the reported total.
-// Saved cursors are known to go stale (the API then answers "end of list").
+// too early to be believed: with less than 99% of the reported total
+// fetched. Saved cursors are known to go stale (the API then answers "end
+// of list"). One restart per snapshot at most, so a list that really
+// shrank ends after a second walk.
 func (c listCursor) stale(total int64) bool {
-	return c.Restarts == 0 && c.Fetched+PageSize < total
+	return c.Restarts == 0 && c.Fetched*100 < total*99
 }
 
 // listPager fetches one page of a list after next.

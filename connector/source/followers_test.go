@@ -1,0 +1,286 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+
+	"github.com/wxsync/wxsync/connector/wechat"
+	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/schema"
+)
+
+// recorder is an Emitter that keeps what it is sent.
+type recorder struct {
+	events  []string // "record:N", "checkpoint:<next>:<done>"
+	openids []string
+	cursors [][]byte
+}
+
+func (r *recorder) Record(stream string, rec arrow.Record) error {
+	col := rec.Column(0).(*array.String)
+	for i := 0; i < col.Len(); i++ {
+		r.openids = append(r.openids, col.Value(i))
+	}
+	r.events = append(r.events, fmt.Sprintf("record:%d", rec.NumRows()))
+	return nil
+}
+
+func (r *recorder) Checkpoint(stream string, cursor []byte, done bool) error {
+	c, err := decodeListCursor(cursor)
+	if err != nil {
+		return err
+	}
+	r.cursors = append(r.cursors, cursor)
+	r.events = append(r.events, fmt.Sprintf("checkpoint:%s:%v", c.Next, done))
+	return nil
+}
+
+func (r *recorder) Progress(string, plugin.Progress) error { return nil }
+
+// fakeList serves a list of n openids ("id00000"...) in pages of size,
+// ending in the given style, and records every next_openid asked for.
+type fakeList struct {
+	ids       []string
+	size      int
+	emptyNext bool // the last page has next_openid ""; else a count-0 call ends it
+	total     int  // reported total; len(ids) when 0
+	asked     []string
+}
+
+func newFakeList(n, size int, emptyNext bool) *fakeList {
+	f := &fakeList{size: size, emptyNext: emptyNext}
+	for i := 0; i < n; i++ {
+		f.ids = append(f.ids, fmt.Sprintf("oid%025d", i))
+	}
+	return f
+}
+
+func (f *fakeList) page(_ context.Context, next string) (wechat.Page, error) {
+	f.asked = append(f.asked, next)
+	total := f.total
+	if total == 0 {
+		total = len(f.ids)
+	}
+	start := 0
+	if next != "" {
+		i := slices.Index(f.ids, next)
+		if i < 0 {
+			// A stale cursor: the live API answers "end of list".
+			return wechat.Page{Total: total}, nil
+		}
+		start = i + 1
+	}
+	end := min(start+f.size, len(f.ids))
+	if start >= end {
+		return wechat.Page{Total: total}, nil
+	}
+	p := wechat.Page{Total: total, Count: end - start, OpenIDs: f.ids[start:end], NextOpenID: f.ids[end-1], HasData: true}
+	if f.emptyNext && end == len(f.ids) {
+		p.NextOpenID = ""
+	}
+	return p, nil
+}
+
+func noCalls() map[string]int64 { return nil }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func walk(t *testing.T, f *fakeList, cursor []byte) (*recorder, error) {
+	t.Helper()
+	r := &recorder{}
+	err := walkList(context.Background(), schema.Followers, cursor, f.page, noCalls, r, quiet)
+	return r, err
+}
+
+func TestWalkListEndStyles(t *testing.T) {
+	for _, n := range []int{0, 1, 9, 10, 11, 23} {
+		for _, emptyNext := range []bool{false, true} {
+			t.Run(fmt.Sprintf("n=%d/emptyNext=%v", n, emptyNext), func(t *testing.T) {
+				f := newFakeList(n, 10, emptyNext)
+				r, err := walk(t, f, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(r.openids, f.ids) {
+					t.Fatalf("emitted %d openids, want the %d of the list in order", len(r.openids), len(f.ids))
+				}
+				pages := (n + 9) / 10
+				wantCalls := pages
+				if !emptyNext || n == 0 {
+					wantCalls++ // the count-0 call that ends the list
+				}
+				if len(f.asked) != wantCalls {
+					t.Fatalf("made %d calls %q, want %d", len(f.asked), f.asked, wantCalls)
+				}
+				last := r.events[len(r.events)-1]
+				if !strings.HasSuffix(last, ":true") {
+					t.Fatalf("last event %q, want a done checkpoint", last)
+				}
+				for _, e := range r.events[:len(r.events)-1] {
+					if strings.HasSuffix(e, ":true") {
+						t.Fatalf("done checkpoint before the end: %q", r.events)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestWalkListCheckpointFollowsEachPage(t *testing.T) {
+	f := newFakeList(23, 10, false)
+	r, err := walk(t, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"record:10", "checkpoint:" + f.ids[9] + ":false",
+		"record:10", "checkpoint:" + f.ids[19] + ":false",
+		"record:3", "checkpoint:" + f.ids[22] + ":false",
+		"checkpoint:" + f.ids[22] + ":true",
+	}
+	if !slices.Equal(r.events, want) {
+		t.Fatalf("events\n got %q\nwant %q", r.events, want)
+	}
+}
+
+func TestWalkListResumesFromCursor(t *testing.T) {
+	f := newFakeList(23, 10, false)
+	cur := listCursor{Next: f.ids[9], Fetched: 10, Total: 23}
+	r, err := walk(t, f, cur.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.openids, f.ids[10:]) {
+		t.Fatalf("resumed walk emitted %d openids, want the 13 after the cursor", len(r.openids))
+	}
+	if f.asked[0] != f.ids[9] {
+		t.Fatalf("first call asked next_openid %q, want the cursor's %q", f.asked[0], f.ids[9])
+	}
+	final, _ := decodeListCursor(r.cursors[len(r.cursors)-1])
+	if final.Fetched != 23 {
+		t.Fatalf("final cursor counts %d fetched, want 23", final.Fetched)
+	}
+}
+
+func TestWalkListStaleCursorRestartsOnce(t *testing.T) {
+	f := newFakeList(23, 10, false)
+	stale := listCursor{Next: "ogone0000000000000000000000x", Fetched: 10, Total: 23}
+	r, err := walk(t, f, stale.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.asked[:2], []string{stale.Next, ""}) {
+		t.Fatalf("calls %q: want the stale cursor, then a restart from the beginning", f.asked)
+	}
+	if !slices.Equal(r.openids, f.ids) {
+		t.Fatalf("after the restart emitted %d openids, want all %d", len(r.openids), len(f.ids))
+	}
+	final, _ := decodeListCursor(r.cursors[len(r.cursors)-1])
+	if final.Restarts != 1 || final.Fetched != 23 {
+		t.Fatalf("final cursor %+v, want Restarts 1 and Fetched 23", final)
+	}
+}
+
+func TestWalkListResumedAtTheEndIsNotStale(t *testing.T) {
+	f := newFakeList(23, 10, false)
+	atEnd := listCursor{Next: f.ids[22], Fetched: 23, Total: 23}
+	r, err := walk(t, f, atEnd.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.asked) != 1 || len(r.openids) != 0 {
+		t.Fatalf("calls %q, %d openids: want one call and the walk done", f.asked, len(r.openids))
+	}
+}
+
+func TestWalkListTotalDriftDoesNotEndOrRestart(t *testing.T) {
+	f := newFakeList(23, 10, false)
+	f.total = 1_000_000 // total says far more than the list holds
+	r, err := walk(t, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.openids, f.ids) || len(f.asked) != 4 {
+		t.Fatalf("got %d openids in %d calls, want 23 in 4", len(r.openids), len(f.asked))
+	}
+}
+
+func TestWalkListRepeatingNextIsAnError(t *testing.T) {
+	calls := 0
+	pager := func(_ context.Context, next string) (wechat.Page, error) {
+		calls++
+		if calls > 50 {
+			t.Fatal("the walk kept calling after next_openid repeated")
+		}
+		return wechat.Page{Total: 5, Count: 1, OpenIDs: []string{"oSame000000000000000000000000"[:28]}, NextOpenID: "oSame000000000000000000000000"[:28], HasData: true}, nil
+	}
+	err := walkList(context.Background(), schema.Followers, nil, pager, noCalls, &recorder{}, quiet)
+	if err == nil || !strings.Contains(err.Error(), "again") {
+		t.Fatalf("err = %v, want a repeated next_openid error", err)
+	}
+	if calls != 2 {
+		t.Fatalf("made %d calls, want 2 (the repeat is seen on the second)", calls)
+	}
+}
+
+func TestWalkListDeduplicatesWithinPage(t *testing.T) {
+	pager := func(_ context.Context, next string) (wechat.Page, error) {
+		if next != "" {
+			return wechat.Page{Total: 2}, nil
+		}
+		ids := []string{"oA00000000000000000000000000", "oB00000000000000000000000000", "oA00000000000000000000000000"}
+		return wechat.Page{Total: 2, Count: 3, OpenIDs: ids, NextOpenID: ids[2], HasData: true}, nil
+	}
+	r := &recorder{}
+	if err := walkList(context.Background(), schema.Followers, nil, pager, noCalls, r, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.openids, []string{"oA00000000000000000000000000", "oB00000000000000000000000000"}) {
+		t.Fatalf("openids %q, want each once", r.openids)
+	}
+}
+
+func TestWalkListBadCursorIsAConfigError(t *testing.T) {
+	for _, c := range []string{"{", `{"fetched":-1}`, `{"next_openid":"bad id!"}`} {
+		_, err := walk(t, newFakeList(3, 10, false), []byte(c))
+		if plugin.KindOf(err) != plugin.KindConfig {
+			t.Errorf("cursor %s: err = %v, want a config error", c, err)
+		}
+	}
+}
+
+func TestWalkListPassesAPIErrorsThrough(t *testing.T) {
+	boom := errors.New("boom")
+	pager := func(context.Context, string) (wechat.Page, error) { return wechat.Page{}, boom }
+	err := walkList(context.Background(), schema.Followers, nil, pager, noCalls, &recorder{}, quiet)
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want it to wrap the API error", err)
+	}
+}
+
+func FuzzDecodeListCursor(f *testing.F) {
+	f.Add([]byte(`{"next_openid":"oid0000000000000000000000009","fetched":10,"total":23}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(``))
+	f.Add([]byte(`{"restarts":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := decodeListCursor(b)
+		if err != nil {
+			return
+		}
+		// A cursor that decodes re-encodes to one that decodes the same.
+		again, err := decodeListCursor(c.encode())
+		if err != nil || again != c {
+			t.Fatalf("round trip of %q: %+v, %v", b, again, err)
+		}
+	})
+}

@@ -1,0 +1,416 @@
+package wechat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cenkalti/backoff/v4"
+	"golang.org/x/time/rate"
+)
+
+// API paths.
+const (
+	pathToken       = "/cgi-bin/token"
+	pathStableToken = "/cgi-bin/stable_token"
+	pathUserGet     = "/cgi-bin/user/get"
+	pathBlacklist   = "/cgi-bin/tags/members/getblacklist"
+	pathBatchGet    = "/cgi-bin/user/info/batchget"
+	pathTags        = "/cgi-bin/tags/get"
+	pathQuota       = "/cgi-bin/openapi/quota/get"
+)
+
+// Client calls the WeChat Official Account API. It is safe for concurrent
+// use; all calls share one token cache, one rate limiter and one call
+// counter.
+//
+// Token rule. A token is cached until min(5 min, 10 % of expires_in) before
+// it expires. When a call is answered 40001, 40014 or 42001:
+//  1. if the cache no longer holds the rejected token, another call already
+//     replaced it: the call just retries with the cached one (so N workers
+//     hitting one revoked token cause one token request, not N);
+//  2. otherwise the rejected token is dropped and a new one fetched (stable
+//     mode: force_refresh=false, which hands out the renewed token near
+//     expiry; classic mode: GET /cgi-bin/token);
+//  3. stable mode only: if that returns the very token just rejected, one
+//     force_refresh=true request is made, but at most one per 30 s per Client
+//     (the platform allows 20 a day, 30 s apart); otherwise the call fails;
+//  4. the call is retried once, immediately and outside MaxAttempts; a second
+//     token error in a row is returned (classified internal: another service
+//     is most likely revoking this AppID's tokens).
+//
+// 41001 (no token sent) is never retried: it is a bug in this package.
+type Client struct {
+	cfg     Config
+	base    string
+	hc      *http.Client
+	log     *slog.Logger
+	limiter *rate.Limiter // nil: unlimited
+	now     func() time.Time
+	tokens  *tokenCache
+	scrub   *redactor
+
+	callsMu sync.Mutex
+	calls   map[string]int64
+}
+
+// New validates cfg (see [Config.Validate]), fills in defaults and returns a
+// client. It makes no request.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := &Client{
+		cfg:   cfg,
+		base:  strings.TrimRight(cfg.BaseURL, "/"),
+		hc:    cfg.HTTPClient,
+		log:   cfg.Logger,
+		now:   time.Now,
+		scrub: &redactor{},
+		calls: make(map[string]int64),
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RateLimit > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateBurst)
+	}
+	c.scrub.add(cfg.Secret)
+	c.tokens = &tokenCache{c: c, sem: make(chan struct{}, 1)}
+	return c, nil
+}
+
+// Calls returns the number of HTTP requests made so far per API path
+// (token requests and retries included), for run records.
+func (c *Client) Calls() map[string]int64 {
+	c.callsMu.Lock()
+	defer c.callsMu.Unlock()
+	return maps.Clone(c.calls)
+}
+
+func (c *Client) count(path string) {
+	c.callsMu.Lock()
+	c.calls[path]++
+	c.callsMu.Unlock()
+}
+
+// redactor removes the secret and every token this client has seen from
+// text that may end up in an error or a log.
+type redactor struct {
+	mu      sync.RWMutex
+	secrets []string
+}
+
+const maxRemembered = 64
+
+func (r *redactor) add(s string) {
+	if s == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.secrets {
+		if x == s {
+			return
+		}
+	}
+	if len(r.secrets) >= maxRemembered { // keep the secret (index 0), drop the oldest token
+		r.secrets = append(r.secrets[:1], r.secrets[2:]...)
+	}
+	r.secrets = append(r.secrets, s)
+}
+
+func (r *redactor) text(s string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, x := range r.secrets {
+		if strings.Contains(s, x) {
+			s = strings.ReplaceAll(s, x, redacted)
+		}
+	}
+	return s
+}
+
+// err returns err, or a plain error with the same (scrubbed) text if its
+// text contains a secret.
+func (r *redactor) err(err error) error {
+	s := err.Error()
+	if t := r.text(s); t != s {
+		return errors.New(t)
+	}
+	return err
+}
+
+// request describes one API call.
+type request struct {
+	method, path string
+	query        url.Values // parameters other than access_token
+	body         []byte     // JSON body of a POST
+	auth         bool       // send an access token
+	param        string     // page cursor parameter name, for errors
+	cursor       string     // page cursor value, for errors
+}
+
+func (r *request) responseError(problem string, err error) *ResponseError {
+	return &ResponseError{Path: r.path, Param: r.param, Cursor: r.cursor, Problem: problem, Err: err}
+}
+
+// status is the envelope every answer may carry.
+type status struct {
+	ErrCode int    `json:"errcode"`
+	ErrMsg  string `json:"errmsg"`
+}
+
+func (s *status) envelope() *status { return s }
+
+type enveloped interface{ envelope() *status }
+
+type outcome int
+
+const (
+	outcomeOK        outcome = iota
+	outcomeRetry             // transient: back off and retry
+	outcomeToken             // token rejected: refresh and retry once
+	outcomePermanent         // give up now
+)
+
+// call performs req with retries and token handling and decodes the answer
+// into a new T.
+func call[T any, PT interface {
+	*T
+	enveloped
+}](ctx context.Context, c *Client, req *request) (*T, error) {
+	start := c.now()
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     c.cfg.InitialBackoff,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         c.cfg.MaxBackoff,
+		MaxElapsedTime:      c.cfg.MaxElapsed,
+		Stop:                backoff.Stop,
+		Clock:               backoff.SystemClock,
+	}
+	bo.Reset()
+	var (
+		attempts     int // HTTP requests made
+		counted      int // attempts counted against MaxAttempts
+		tokenRetried bool
+		last         error
+	)
+	for {
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx, req.path, attempts, last)
+		}
+		var tok string
+		if req.auth {
+			t, err := c.tokens.get(ctx)
+			if err != nil {
+				return nil, err
+			}
+			tok = t
+		}
+		if c.limiter != nil {
+			if err := c.limiter.Wait(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctxError(ctx, req.path, attempts, last)
+				}
+				return nil, fmt.Errorf("wechat: %s: waiting for the rate limiter would pass the context deadline (after %d attempt(s)): %w", req.path, attempts, context.DeadlineExceeded)
+			}
+		}
+		attempts++
+		counted++
+		out := PT(new(T))
+		kind, err := c.attempt(ctx, req, tok, attempts, out)
+		switch kind {
+		case outcomeOK:
+			return (*T)(out), nil
+		case outcomePermanent:
+			return nil, err
+		case outcomeToken:
+			var ae *APIError
+			errors.As(err, &ae)
+			if tokenRetried {
+				return nil, err
+			}
+			tokenRetried = true
+			counted-- // the immediate retry after a refresh is free
+			if rerr := c.tokens.refreshAfter(ctx, tok, ae); rerr != nil {
+				return nil, rerr
+			}
+			continue
+		}
+		// outcomeRetry
+		tokenRetried = false
+		last = err
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx, req.path, attempts, last)
+		}
+		wait := bo.NextBackOff()
+		elapsed := c.now().Sub(start)
+		if counted >= c.cfg.MaxAttempts || wait == backoff.Stop || elapsed+wait > c.cfg.MaxElapsed {
+			return nil, &RetryError{Path: req.path, Attempts: attempts, Elapsed: elapsed, Last: last}
+		}
+		c.log.LogAttrs(ctx, slog.LevelDebug, "wechat retry",
+			slog.String("path", req.path), slog.Int("attempt", attempts), slog.Duration("backoff", wait))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctxError(ctx, req.path, attempts, last)
+		case <-t.C:
+		}
+	}
+}
+
+func ctxError(ctx context.Context, path string, attempts int, last error) error {
+	if last == nil {
+		return fmt.Errorf("wechat: %s: %w (after %d attempt(s))", path, ctx.Err(), attempts)
+	}
+	return fmt.Errorf("wechat: %s: %w (after %d attempt(s); last error: %v)", path, ctx.Err(), attempts, last)
+}
+
+// attempt makes one HTTP request and decodes its answer into out.
+func (c *Client) attempt(ctx context.Context, req *request, tok string, n int, out enveloped) (outcome, error) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.HTTPTimeout)
+	defer cancel()
+
+	q := maps.Clone(req.query)
+	if q == nil {
+		q = url.Values{}
+	}
+	if req.auth {
+		q.Set("access_token", tok)
+	}
+	u := c.base + req.path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var body io.Reader
+	if req.body != nil {
+		body = bytes.NewReader(req.body)
+	}
+	hr, err := http.NewRequestWithContext(actx, req.method, u, body)
+	if err != nil { // its text would contain the URL
+		return outcomePermanent, &transportError{method: req.method, path: req.path, err: errors.New("cannot build the request")}
+	}
+	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("User-Agent", "wxsync")
+	if req.body != nil {
+		hr.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+
+	t0 := c.now()
+	logAttempt := func(status, code int, rid string, err error) {
+		if !c.log.Enabled(ctx, slog.LevelDebug) {
+			return
+		}
+		attrs := []slog.Attr{
+			slog.String("method", req.method), slog.String("path", req.path),
+			slog.Int("attempt", n), slog.Int("status", status), slog.Int("errcode", code),
+			slog.String("rid", rid), slog.Duration("duration", c.now().Sub(t0)),
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		c.log.LogAttrs(ctx, slog.LevelDebug, "wechat request", attrs...)
+	}
+
+	c.count(req.path)
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		inner := err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			inner = ue.Err // drop the URL: it holds the token (and the secret for /cgi-bin/token)
+		}
+		inner = c.timeoutCause(ctx, actx, inner)
+		te := &transportError{method: req.method, path: req.path, err: c.scrub.err(inner)}
+		logAttempt(0, 0, "", te)
+		return outcomeRetry, te
+	}
+	defer resp.Body.Close()
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
+	ct := resp.Header.Get("Content-Type")
+	if rerr != nil {
+		err := &transportError{method: req.method, path: req.path, err: fmt.Errorf("reading the response body (status %d, %d bytes read): %w", resp.StatusCode, len(data), c.scrub.err(c.timeoutCause(ctx, actx, rerr)))}
+		logAttempt(resp.StatusCode, 0, "", err)
+		return outcomeRetry, err
+	}
+	if int64(len(data)) > c.cfg.MaxBodyBytes {
+		err := req.responseError(fmt.Sprintf("body larger than MaxBodyBytes (%d bytes)", c.cfg.MaxBodyBytes), nil)
+		logAttempt(resp.StatusCode, 0, "", err)
+		return outcomePermanent, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		err := &statusError{path: req.path, status: resp.StatusCode, contentType: ct, size: len(data)}
+		logAttempt(resp.StatusCode, 0, "", err)
+		switch {
+		case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
+			return outcomeRetry, err
+		}
+		return outcomePermanent, err
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	if mt == "text/html" {
+		err := req.responseError(fmt.Sprintf("HTML answer (content type %q, %d bytes): an upstream proxy or error page, not the API", ct, len(data)), nil)
+		logAttempt(resp.StatusCode, 0, "", err)
+		return outcomeRetry, err
+	}
+	if !utf8.Valid(data) {
+		err := req.responseError(fmt.Sprintf("body is not valid UTF-8 (content type %q, %d bytes)", ct, len(data)), nil)
+		logAttempt(resp.StatusCode, 0, "", err)
+		return outcomePermanent, err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// Cut short by a proxy, or not JSON at all: retry.
+			rerr := req.responseError(fmt.Sprintf("body is not JSON (content type %q, %d bytes)", ct, len(data)), err)
+			logAttempt(resp.StatusCode, 0, "", rerr)
+			return outcomeRetry, rerr
+		}
+		rerr := req.responseError("unexpected JSON shape", err)
+		logAttempt(resp.StatusCode, 0, "", rerr)
+		return outcomePermanent, rerr
+	}
+	st := out.envelope()
+	if st.ErrCode == 0 {
+		logAttempt(resp.StatusCode, 0, "", nil)
+		return outcomeOK, nil
+	}
+	msg := c.scrub.text(st.ErrMsg)
+	ae := &APIError{Path: req.path, Code: st.ErrCode, Msg: msg, RID: parseRID(msg)}
+	logAttempt(resp.StatusCode, ae.Code, ae.RID, ae)
+	switch {
+	case ae.Code == CodeSystemBusy || ae.Code == CodeTooFrequent:
+		return outcomeRetry, ae
+	case req.auth && isTokenCode(ae.Code):
+		return outcomeToken, ae
+	}
+	return outcomePermanent, ae
+}
+
+// timeoutCause names HTTPTimeout when err comes from the per-request
+// timeout rather than from the caller's context.
+func (c *Client) timeoutCause(ctx, actx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no complete answer within HTTPTimeout (%v): %w", c.cfg.HTTPTimeout, err)
+	}
+	return err
+}
