@@ -33,6 +33,7 @@ type ClientConfig struct {
 type Client struct {
 	gp     *goplugin.Client
 	src    pb.SourceClient
+	broker *goplugin.GRPCBroker
 	mem    memory.Allocator
 	exited func() bool
 }
@@ -67,7 +68,8 @@ func Launch(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		gp.Kill()
 		return nil, fmt.Errorf("start source plugin %s: %w", cfg.Path, err)
 	}
-	return &Client{gp: gp, src: raw.(pb.SourceClient), mem: memory.NewGoAllocator(), exited: gp.Exited}, nil
+	d := raw.(*dispensed)
+	return &Client{gp: gp, src: d.src, broker: d.broker, mem: memory.NewGoAllocator(), exited: gp.Exited}, nil
 }
 
 // Close stops the plugin process.
@@ -119,9 +121,13 @@ func (c *Client) Discover(ctx context.Context) ([]StreamSchema, error) {
 	return out, nil
 }
 
-// Read starts a sync of streams. Cancelling ctx stops the plugin's Read.
-func (c *Client) Read(ctx context.Context, config []byte, streams []StreamState) (*ReadStream, error) {
+// Read starts a sync of streams, offering host (if not nil) to the plugin
+// for the duration of the Read. Cancelling ctx stops the plugin's Read.
+func (c *Client) Read(ctx context.Context, config []byte, streams []StreamState, host Host) (*ReadStream, error) {
 	req := &pb.ReadRequest{Config: &pb.Config{Json: config}}
+	if host != nil {
+		req.HostBrokerId = serveHost(c.broker, host)
+	}
 	for _, s := range streams {
 		req.Streams = append(req.Streams, &pb.StreamState{Stream: s.Stream, Cursor: s.Cursor})
 	}

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -37,13 +38,59 @@ type grpcPlugin struct {
 	impl Source // plugin side only
 }
 
-func (p *grpcPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterSourceServer(s, &server{impl: p.impl})
+func (p *grpcPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterSourceServer(s, &server{impl: p.impl, broker: b})
 	return nil
 }
 
-func (p *grpcPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
-	return pb.NewSourceClient(c), nil
+func (p *grpcPlugin) GRPCClient(_ context.Context, b *goplugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return &dispensed{src: pb.NewSourceClient(c), broker: b}, nil
+}
+
+// dispensed is what the host gets from go-plugin: the source's client and
+// the broker through which the host serves its own services.
+type dispensed struct {
+	src    pb.SourceClient
+	broker *goplugin.GRPCBroker
+}
+
+// serveHost serves h on a new broker id and returns the id.
+func serveHost(b *goplugin.GRPCBroker, h Host) uint32 {
+	id := b.NextId()
+	go b.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+		opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+		s := grpc.NewServer(opts...)
+		pb.RegisterHostServer(s, &hostServer{impl: h})
+		return s
+	})
+	return id
+}
+
+// hostServer adapts a Host to the generated gRPC service (host side).
+type hostServer struct {
+	pb.UnimplementedHostServer
+	impl Host
+}
+
+func (h *hostServer) NeedProfiles(ctx context.Context, req *pb.NeedProfilesRequest) (*pb.NeedProfilesResponse, error) {
+	ids, err := h.impl.NeedProfiles(ctx, req.GetOpenids())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.NeedProfilesResponse{Openids: ids}, nil
+}
+
+// hostClient is the plugin's Host: calls back to the host over the broker.
+type hostClient struct {
+	c pb.HostClient
+}
+
+func (h *hostClient) NeedProfiles(ctx context.Context, openids []string) ([]string, error) {
+	r, err := h.c.NeedProfiles(ctx, &pb.NeedProfilesRequest{Openids: openids}, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
+	if err != nil {
+		return nil, fmt.Errorf("ask the host which profiles are needed: %w", err)
+	}
+	return r.GetOpenids(), nil
 }
 
 // Serve serves src as a go-plugin gRPC plugin on this process's stdio

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	goplugin "github.com/hashicorp/go-plugin"
-
-	"github.com/wxsync/wxsync/plugin/pb"
 )
 
 var testSchema = arrow.NewSchema([]arrow.Field{
@@ -130,7 +129,8 @@ func (s *scripted) Discover(context.Context) ([]StreamSchema, error) {
 	return []StreamSchema{{Name: "followers", Schema: testSchema}}, nil
 }
 
-func (s *scripted) Read(ctx context.Context, cfg []byte, streams []StreamState, out Emitter) error {
+func (s *scripted) Read(ctx context.Context, req ReadRequest, out Emitter) error {
+	streams := req.Streams
 	rec := testRecord("o1", "o2")
 	defer rec.Release()
 	if err := out.Record(streams[0].Stream, rec); err != nil {
@@ -154,12 +154,13 @@ func connect(t *testing.T, src Source) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Client{src: raw.(pb.SourceClient), mem: memory.NewGoAllocator(), exited: func() bool { return false }}
+	d := raw.(*dispensed)
+	return &Client{src: d.src, broker: d.broker, mem: memory.NewGoAllocator(), exited: func() bool { return false }}
 }
 
 func readAll(t *testing.T, c *Client) []Message {
 	t.Helper()
-	rs, err := c.Read(context.Background(), []byte(`{}`), []StreamState{{Stream: "followers", Cursor: []byte("c0")}})
+	rs, err := c.Read(context.Background(), []byte(`{}`), []StreamState{{Stream: "followers", Cursor: []byte("c0")}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,5 +232,47 @@ func TestSpecCheckDiscoverOverGRPC(t *testing.T) {
 	ds, err := c.Discover(ctx)
 	if err != nil || len(ds) != 1 || !ds[0].Schema.Equal(testSchema) {
 		t.Fatalf("discover %+v, %v", ds, err)
+	}
+}
+
+// asksHost is a Source whose Read asks the host which profiles it needs and
+// sends the answer back as a checkpoint cursor.
+type asksHost struct{ scripted }
+
+func (a *asksHost) Read(ctx context.Context, req ReadRequest, out Emitter) error {
+	if req.Host == nil {
+		return errors.New("no host offered")
+	}
+	need, err := req.Host.NeedProfiles(ctx, []string{"o1", "o2", "o3"})
+	if err != nil {
+		return err
+	}
+	return out.Checkpoint("users", []byte(strings.Join(need, ",")), true)
+}
+
+// evenHost needs the profiles of o2 only.
+type evenHost struct{ asked []string }
+
+func (h *evenHost) NeedProfiles(_ context.Context, ids []string) ([]string, error) {
+	h.asked = append(h.asked, ids...)
+	return []string{"o2"}, nil
+}
+
+func TestHostServiceOverBroker(t *testing.T) {
+	c := connect(t, &asksHost{})
+	h := &evenHost{}
+	rs, err := c.Read(context.Background(), nil, []StreamState{{Stream: "users"}}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := rs.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Checkpoint == nil || string(m.Checkpoint.Cursor) != "o2" {
+		t.Fatalf("got %+v, want the host's answer o2 echoed back", m)
+	}
+	if strings.Join(h.asked, ",") != "o1,o2,o3" {
+		t.Fatalf("host was asked %q, want o1,o2,o3", h.asked)
 	}
 }

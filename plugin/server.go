@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/apache/arrow/go/v15/arrow"
+	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/wxsync/wxsync/plugin/pb"
 )
@@ -13,7 +15,8 @@ import (
 // server adapts a Source to the generated gRPC service.
 type server struct {
 	pb.UnimplementedSourceServer
-	impl Source
+	impl   Source
+	broker *goplugin.GRPCBroker
 }
 
 func (s *server) Spec(ctx context.Context, _ *pb.SpecRequest) (*pb.SpecResponse, error) {
@@ -56,18 +59,26 @@ func (s *server) Discover(ctx context.Context, _ *pb.DiscoverRequest) (*pb.Disco
 // becomes a typed Error message, the last of the stream; only a failure to
 // send ends the call with a gRPC error.
 func (s *server) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) error {
-	var states []StreamState
+	rr := ReadRequest{Config: req.GetConfig().GetJson()}
 	for _, st := range req.GetStreams() {
-		states = append(states, StreamState{Stream: st.GetStream(), Cursor: st.GetCursor()})
+		rr.Streams = append(rr.Streams, StreamState{Stream: st.GetStream(), Cursor: st.GetCursor()})
+	}
+	if id := req.GetHostBrokerId(); id != 0 {
+		conn, err := s.broker.Dial(id)
+		if err != nil {
+			return fmt.Errorf("connect to the host's services: %w", err)
+		}
+		defer conn.Close()
+		rr.Host = &hostClient{c: pb.NewHostClient(conn)}
 	}
 	em := &emitter{stream: stream}
-	err := s.impl.Read(stream.Context(), req.GetConfig().GetJson(), states, em)
+	err := s.impl.Read(stream.Context(), rr, em)
 	if err == nil {
 		return nil
 	}
-	if em.sendErr != nil {
+	if sendErr := em.failed(); sendErr != nil {
 		// The host is gone; nobody is left to read a typed error.
-		return em.sendErr
+		return sendErr
 	}
 	var stName string
 	var typed *Error
@@ -79,13 +90,17 @@ func (s *server) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) error {
 	}}})
 }
 
-// emitter sends a source's output on a gRPC server stream.
+// emitter sends a source's output on a gRPC server stream. A stream's Send
+// must not be called concurrently, so sends are serialised.
 type emitter struct {
+	mu      sync.Mutex
 	stream  pb.Source_ReadServer
 	sendErr error
 }
 
 func (e *emitter) send(m *pb.ReadMessage) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.sendErr != nil {
 		return e.sendErr
 	}
@@ -94,6 +109,13 @@ func (e *emitter) send(m *pb.ReadMessage) error {
 		return e.sendErr
 	}
 	return nil
+}
+
+// failed returns the error of a failed send, if any.
+func (e *emitter) failed() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sendErr
 }
 
 func (e *emitter) Record(stream string, rec arrow.Record) error {

@@ -18,7 +18,24 @@ type Source interface {
 	// Read syncs the requested streams in order, resuming each from its
 	// cursor, and sends everything through out. An error it returns ends
 	// the Read; mark it with ConfigError or TemporaryError to set its Kind.
-	Read(ctx context.Context, config []byte, streams []StreamState, out Emitter) error
+	Read(ctx context.Context, req ReadRequest, out Emitter) error
+}
+
+// ReadRequest is what a Read is asked to do.
+type ReadRequest struct {
+	// Config is the source's configuration (JSON).
+	Config []byte
+	// Streams are the streams to read, in order, with their cursors.
+	Streams []StreamState
+	// Host answers questions only the host can; nil when it offers none.
+	Host Host
+}
+
+// Host is what the host offers a source during a Read.
+type Host interface {
+	// NeedProfiles returns, of openids, those whose profile is missing or
+	// stale in the destination (all of them on a full refresh), in order.
+	NeedProfiles(ctx context.Context, openids []string) ([]string, error)
 }
 
 // Spec describes a source.
@@ -50,7 +67,8 @@ type StreamState struct {
 }
 
 // Emitter is where a source sends what it reads. Each call blocks until the
-// message is on its way, so a slow host slows the source down.
+// message is on its way, so a slow host slows the source down. It is safe
+// for concurrent use.
 type Emitter interface {
 	// Record sends one batch of stream's rows. The emitter does not keep rec.
 	Record(stream string, rec arrow.Record) error

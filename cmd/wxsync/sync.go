@@ -168,7 +168,7 @@ type received struct {
 func (r *syncRun) read(ctx context.Context, src *plugin.Client, states []plugin.StreamState) error {
 	readCtx, stopRead := context.WithCancel(ctx)
 	defer stopRead()
-	rs, err := src.Read(readCtx, r.sourceConfig(), states)
+	rs, err := src.Read(readCtx, r.sourceConfig(), states, nil)
 	if err != nil {
 		return err
 	}

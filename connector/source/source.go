@@ -95,8 +95,9 @@ func (s *Source) Check(ctx context.Context, config []byte) ([]plugin.CheckResult
 }
 
 // Read syncs the requested streams in order.
-func (s *Source) Read(ctx context.Context, config []byte, states []plugin.StreamState, out plugin.Emitter) error {
-	cfg, err := ParseConfig(config)
+func (s *Source) Read(ctx context.Context, req plugin.ReadRequest, out plugin.Emitter) error {
+	states := req.Streams
+	cfg, err := ParseConfig(req.Config)
 	if err != nil {
 		return plugin.ConfigError(err)
 	}

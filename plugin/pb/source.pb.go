@@ -76,7 +76,95 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15, 0}
+	return file_source_proto_rawDescGZIP(), []int{17, 0}
+}
+
+type NeedProfilesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Openids       []string               `protobuf:"bytes,1,rep,name=openids,proto3" json:"openids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeedProfilesRequest) Reset() {
+	*x = NeedProfilesRequest{}
+	mi := &file_source_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeedProfilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeedProfilesRequest) ProtoMessage() {}
+
+func (x *NeedProfilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeedProfilesRequest.ProtoReflect.Descriptor instead.
+func (*NeedProfilesRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *NeedProfilesRequest) GetOpenids() []string {
+	if x != nil {
+		return x.Openids
+	}
+	return nil
+}
+
+type NeedProfilesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Openids       []string               `protobuf:"bytes,1,rep,name=openids,proto3" json:"openids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeedProfilesResponse) Reset() {
+	*x = NeedProfilesResponse{}
+	mi := &file_source_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeedProfilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeedProfilesResponse) ProtoMessage() {}
+
+func (x *NeedProfilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeedProfilesResponse.ProtoReflect.Descriptor instead.
+func (*NeedProfilesResponse) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *NeedProfilesResponse) GetOpenids() []string {
+	if x != nil {
+		return x.Openids
+	}
+	return nil
 }
 
 type SpecRequest struct {
@@ -87,7 +175,7 @@ type SpecRequest struct {
 
 func (x *SpecRequest) Reset() {
 	*x = SpecRequest{}
-	mi := &file_source_proto_msgTypes[0]
+	mi := &file_source_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -99,7 +187,7 @@ func (x *SpecRequest) String() string {
 func (*SpecRequest) ProtoMessage() {}
 
 func (x *SpecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[0]
+	mi := &file_source_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -112,7 +200,7 @@ func (x *SpecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecRequest.ProtoReflect.Descriptor instead.
 func (*SpecRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{0}
+	return file_source_proto_rawDescGZIP(), []int{2}
 }
 
 type SpecResponse struct {
@@ -126,7 +214,7 @@ type SpecResponse struct {
 
 func (x *SpecResponse) Reset() {
 	*x = SpecResponse{}
-	mi := &file_source_proto_msgTypes[1]
+	mi := &file_source_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -138,7 +226,7 @@ func (x *SpecResponse) String() string {
 func (*SpecResponse) ProtoMessage() {}
 
 func (x *SpecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[1]
+	mi := &file_source_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -151,7 +239,7 @@ func (x *SpecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecResponse.ProtoReflect.Descriptor instead.
 func (*SpecResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{1}
+	return file_source_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SpecResponse) GetName() string {
@@ -185,7 +273,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_source_proto_msgTypes[2]
+	mi := &file_source_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -197,7 +285,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[2]
+	mi := &file_source_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -210,7 +298,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{2}
+	return file_source_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Config) GetJson() []byte {
@@ -229,7 +317,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_source_proto_msgTypes[3]
+	mi := &file_source_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -241,7 +329,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[3]
+	mi := &file_source_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -254,7 +342,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{3}
+	return file_source_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CheckRequest) GetConfig() *Config {
@@ -273,7 +361,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_source_proto_msgTypes[4]
+	mi := &file_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -285,7 +373,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[4]
+	mi := &file_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -298,7 +386,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{4}
+	return file_source_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CheckResponse) GetResults() []*CheckResult {
@@ -322,7 +410,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_source_proto_msgTypes[5]
+	mi := &file_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +422,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[5]
+	mi := &file_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +435,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{5}
+	return file_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CheckResult) GetName() string {
@@ -386,7 +474,7 @@ type DiscoverRequest struct {
 
 func (x *DiscoverRequest) Reset() {
 	*x = DiscoverRequest{}
-	mi := &file_source_proto_msgTypes[6]
+	mi := &file_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +486,7 @@ func (x *DiscoverRequest) String() string {
 func (*DiscoverRequest) ProtoMessage() {}
 
 func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[6]
+	mi := &file_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +499,7 @@ func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{6}
+	return file_source_proto_rawDescGZIP(), []int{8}
 }
 
 type DiscoverResponse struct {
@@ -423,7 +511,7 @@ type DiscoverResponse struct {
 
 func (x *DiscoverResponse) Reset() {
 	*x = DiscoverResponse{}
-	mi := &file_source_proto_msgTypes[7]
+	mi := &file_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +523,7 @@ func (x *DiscoverResponse) String() string {
 func (*DiscoverResponse) ProtoMessage() {}
 
 func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[7]
+	mi := &file_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +536,7 @@ func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{7}
+	return file_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DiscoverResponse) GetStreams() []*StreamSchema {
@@ -470,7 +558,7 @@ type StreamSchema struct {
 
 func (x *StreamSchema) Reset() {
 	*x = StreamSchema{}
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +570,7 @@ func (x *StreamSchema) String() string {
 func (*StreamSchema) ProtoMessage() {}
 
 func (x *StreamSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +583,7 @@ func (x *StreamSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSchema.ProtoReflect.Descriptor instead.
 func (*StreamSchema) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{8}
+	return file_source_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamSchema) GetName() string {
@@ -525,7 +613,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +625,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +638,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{9}
+	return file_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StreamState) GetStream() string {
@@ -571,14 +659,17 @@ type ReadRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Config *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
 	// streams lists the streams to sync, in order, each with its cursor.
-	Streams       []*StreamState `protobuf:"bytes,2,rep,name=streams,proto3" json:"streams,omitempty"`
+	Streams []*StreamState `protobuf:"bytes,2,rep,name=streams,proto3" json:"streams,omitempty"`
+	// host_broker_id is the go-plugin broker id on which the host serves the
+	// Host service for this Read (0: none).
+	HostBrokerId  uint32 `protobuf:"varint,3,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +681,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +694,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{10}
+	return file_source_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReadRequest) GetConfig() *Config {
@@ -618,6 +709,13 @@ func (x *ReadRequest) GetStreams() []*StreamState {
 		return x.Streams
 	}
 	return nil
+}
+
+func (x *ReadRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
 }
 
 type ReadMessage struct {
@@ -635,7 +733,7 @@ type ReadMessage struct {
 
 func (x *ReadMessage) Reset() {
 	*x = ReadMessage{}
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +745,7 @@ func (x *ReadMessage) String() string {
 func (*ReadMessage) ProtoMessage() {}
 
 func (x *ReadMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +758,7 @@ func (x *ReadMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadMessage.ProtoReflect.Descriptor instead.
 func (*ReadMessage) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{11}
+	return file_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReadMessage) GetMsg() isReadMessage_Msg {
@@ -746,7 +844,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +856,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +869,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{12}
+	return file_source_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RecordBatch) GetStream() string {
@@ -802,7 +900,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +912,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +925,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{13}
+	return file_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Checkpoint) GetStream() string {
@@ -866,7 +964,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +976,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +989,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{14}
+	return file_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Progress) GetStream() string {
@@ -934,7 +1032,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1044,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1057,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15}
+	return file_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -987,7 +1085,11 @@ var File_source_proto protoreflect.FileDescriptor
 
 const file_source_proto_rawDesc = "" +
 	"\n" +
-	"\fsource.proto\x12\x10wxsync.source.v1\"\r\n" +
+	"\fsource.proto\x12\x10wxsync.source.v1\"/\n" +
+	"\x13NeedProfilesRequest\x12\x18\n" +
+	"\aopenids\x18\x01 \x03(\tR\aopenids\"0\n" +
+	"\x14NeedProfilesResponse\x12\x18\n" +
+	"\aopenids\x18\x01 \x03(\tR\aopenids\"\r\n" +
 	"\vSpecRequest\"V\n" +
 	"\fSpecResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1012,10 +1114,11 @@ const file_source_proto_rawDesc = "" +
 	"\farrow_schema\x18\x02 \x01(\fR\varrowSchema\"=\n" +
 	"\vStreamState\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x16\n" +
-	"\x06cursor\x18\x02 \x01(\fR\x06cursor\"x\n" +
+	"\x06cursor\x18\x02 \x01(\fR\x06cursor\"\x9e\x01\n" +
 	"\vReadRequest\x120\n" +
 	"\x06config\x18\x01 \x01(\v2\x18.wxsync.source.v1.ConfigR\x06config\x127\n" +
-	"\astreams\x18\x02 \x03(\v2\x1d.wxsync.source.v1.StreamStateR\astreams\"\xf8\x01\n" +
+	"\astreams\x18\x02 \x03(\v2\x1d.wxsync.source.v1.StreamStateR\astreams\x12$\n" +
+	"\x0ehost_broker_id\x18\x03 \x01(\rR\fhostBrokerId\"\xf8\x01\n" +
 	"\vReadMessage\x127\n" +
 	"\x06record\x18\x01 \x01(\v2\x1d.wxsync.source.v1.RecordBatchH\x00R\x06record\x12>\n" +
 	"\n" +
@@ -1054,7 +1157,9 @@ const file_source_proto_rawDesc = "" +
 	"\x04Spec\x12\x1d.wxsync.source.v1.SpecRequest\x1a\x1e.wxsync.source.v1.SpecResponse\x12H\n" +
 	"\x05Check\x12\x1e.wxsync.source.v1.CheckRequest\x1a\x1f.wxsync.source.v1.CheckResponse\x12Q\n" +
 	"\bDiscover\x12!.wxsync.source.v1.DiscoverRequest\x1a\".wxsync.source.v1.DiscoverResponse\x12F\n" +
-	"\x04Read\x12\x1d.wxsync.source.v1.ReadRequest\x1a\x1d.wxsync.source.v1.ReadMessage0\x01B$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
+	"\x04Read\x12\x1d.wxsync.source.v1.ReadRequest\x1a\x1d.wxsync.source.v1.ReadMessage0\x012e\n" +
+	"\x04Host\x12]\n" +
+	"\fNeedProfiles\x12%.wxsync.source.v1.NeedProfilesRequest\x1a&.wxsync.source.v1.NeedProfilesResponseB$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -1069,49 +1174,53 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_source_proto_goTypes = []any{
-	(Error_Kind)(0),          // 0: wxsync.source.v1.Error.Kind
-	(*SpecRequest)(nil),      // 1: wxsync.source.v1.SpecRequest
-	(*SpecResponse)(nil),     // 2: wxsync.source.v1.SpecResponse
-	(*Config)(nil),           // 3: wxsync.source.v1.Config
-	(*CheckRequest)(nil),     // 4: wxsync.source.v1.CheckRequest
-	(*CheckResponse)(nil),    // 5: wxsync.source.v1.CheckResponse
-	(*CheckResult)(nil),      // 6: wxsync.source.v1.CheckResult
-	(*DiscoverRequest)(nil),  // 7: wxsync.source.v1.DiscoverRequest
-	(*DiscoverResponse)(nil), // 8: wxsync.source.v1.DiscoverResponse
-	(*StreamSchema)(nil),     // 9: wxsync.source.v1.StreamSchema
-	(*StreamState)(nil),      // 10: wxsync.source.v1.StreamState
-	(*ReadRequest)(nil),      // 11: wxsync.source.v1.ReadRequest
-	(*ReadMessage)(nil),      // 12: wxsync.source.v1.ReadMessage
-	(*RecordBatch)(nil),      // 13: wxsync.source.v1.RecordBatch
-	(*Checkpoint)(nil),       // 14: wxsync.source.v1.Checkpoint
-	(*Progress)(nil),         // 15: wxsync.source.v1.Progress
-	(*Error)(nil),            // 16: wxsync.source.v1.Error
-	nil,                      // 17: wxsync.source.v1.Progress.CallsEntry
+	(Error_Kind)(0),              // 0: wxsync.source.v1.Error.Kind
+	(*NeedProfilesRequest)(nil),  // 1: wxsync.source.v1.NeedProfilesRequest
+	(*NeedProfilesResponse)(nil), // 2: wxsync.source.v1.NeedProfilesResponse
+	(*SpecRequest)(nil),          // 3: wxsync.source.v1.SpecRequest
+	(*SpecResponse)(nil),         // 4: wxsync.source.v1.SpecResponse
+	(*Config)(nil),               // 5: wxsync.source.v1.Config
+	(*CheckRequest)(nil),         // 6: wxsync.source.v1.CheckRequest
+	(*CheckResponse)(nil),        // 7: wxsync.source.v1.CheckResponse
+	(*CheckResult)(nil),          // 8: wxsync.source.v1.CheckResult
+	(*DiscoverRequest)(nil),      // 9: wxsync.source.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),     // 10: wxsync.source.v1.DiscoverResponse
+	(*StreamSchema)(nil),         // 11: wxsync.source.v1.StreamSchema
+	(*StreamState)(nil),          // 12: wxsync.source.v1.StreamState
+	(*ReadRequest)(nil),          // 13: wxsync.source.v1.ReadRequest
+	(*ReadMessage)(nil),          // 14: wxsync.source.v1.ReadMessage
+	(*RecordBatch)(nil),          // 15: wxsync.source.v1.RecordBatch
+	(*Checkpoint)(nil),           // 16: wxsync.source.v1.Checkpoint
+	(*Progress)(nil),             // 17: wxsync.source.v1.Progress
+	(*Error)(nil),                // 18: wxsync.source.v1.Error
+	nil,                          // 19: wxsync.source.v1.Progress.CallsEntry
 }
 var file_source_proto_depIdxs = []int32{
-	3,  // 0: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
-	6,  // 1: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
-	9,  // 2: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
-	3,  // 3: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
-	10, // 4: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
-	13, // 5: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
-	14, // 6: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
-	15, // 7: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
-	16, // 8: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
-	17, // 9: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
+	5,  // 0: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
+	8,  // 1: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
+	11, // 2: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
+	5,  // 3: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
+	12, // 4: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
+	15, // 5: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
+	16, // 6: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
+	17, // 7: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
+	18, // 8: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
+	19, // 9: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
 	0,  // 10: wxsync.source.v1.Error.kind:type_name -> wxsync.source.v1.Error.Kind
-	1,  // 11: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
-	4,  // 12: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
-	7,  // 13: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
-	11, // 14: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
-	2,  // 15: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
-	5,  // 16: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
-	8,  // 17: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
-	12, // 18: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
-	15, // [15:19] is the sub-list for method output_type
-	11, // [11:15] is the sub-list for method input_type
+	3,  // 11: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
+	6,  // 12: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
+	9,  // 13: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
+	13, // 14: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
+	1,  // 15: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
+	4,  // 16: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
+	7,  // 17: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
+	10, // 18: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
+	14, // 19: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
+	2,  // 20: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1122,7 +1231,7 @@ func file_source_proto_init() {
 	if File_source_proto != nil {
 		return
 	}
-	file_source_proto_msgTypes[11].OneofWrappers = []any{
+	file_source_proto_msgTypes[13].OneofWrappers = []any{
 		(*ReadMessage_Record)(nil),
 		(*ReadMessage_Checkpoint)(nil),
 		(*ReadMessage_Progress)(nil),
@@ -1134,9 +1243,9 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_source_proto_goTypes,
 		DependencyIndexes: file_source_proto_depIdxs,

@@ -254,3 +254,119 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "source.proto",
 }
+
+const (
+	Host_NeedProfiles_FullMethodName = "/wxsync.source.v1.Host/NeedProfiles"
+)
+
+// HostClient is the client API for Host service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Host is served by the host to the plugin during a Read, through
+// go-plugin's broker (ReadRequest.host_broker_id): it answers what only the
+// destination knows.
+type HostClient interface {
+	// NeedProfiles returns, of the given openids, those whose profile is
+	// missing or older than the host's maximum age (all, on a full refresh),
+	// in the order given.
+	NeedProfiles(ctx context.Context, in *NeedProfilesRequest, opts ...grpc.CallOption) (*NeedProfilesResponse, error)
+}
+
+type hostClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewHostClient(cc grpc.ClientConnInterface) HostClient {
+	return &hostClient{cc}
+}
+
+func (c *hostClient) NeedProfiles(ctx context.Context, in *NeedProfilesRequest, opts ...grpc.CallOption) (*NeedProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NeedProfilesResponse)
+	err := c.cc.Invoke(ctx, Host_NeedProfiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HostServer is the server API for Host service.
+// All implementations must embed UnimplementedHostServer
+// for forward compatibility.
+//
+// Host is served by the host to the plugin during a Read, through
+// go-plugin's broker (ReadRequest.host_broker_id): it answers what only the
+// destination knows.
+type HostServer interface {
+	// NeedProfiles returns, of the given openids, those whose profile is
+	// missing or older than the host's maximum age (all, on a full refresh),
+	// in the order given.
+	NeedProfiles(context.Context, *NeedProfilesRequest) (*NeedProfilesResponse, error)
+	mustEmbedUnimplementedHostServer()
+}
+
+// UnimplementedHostServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedHostServer struct{}
+
+func (UnimplementedHostServer) NeedProfiles(context.Context, *NeedProfilesRequest) (*NeedProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NeedProfiles not implemented")
+}
+func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
+func (UnimplementedHostServer) testEmbeddedByValue()              {}
+
+// UnsafeHostServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to HostServer will
+// result in compilation errors.
+type UnsafeHostServer interface {
+	mustEmbedUnimplementedHostServer()
+}
+
+func RegisterHostServer(s grpc.ServiceRegistrar, srv HostServer) {
+	// If the following call panics, it indicates UnimplementedHostServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Host_ServiceDesc, srv)
+}
+
+func _Host_NeedProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NeedProfilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).NeedProfiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_NeedProfiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).NeedProfiles(ctx, req.(*NeedProfilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Host_ServiceDesc is the grpc.ServiceDesc for Host service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Host_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "wxsync.source.v1.Host",
+	HandlerType: (*HostServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "NeedProfiles",
+			Handler:    _Host_NeedProfiles_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "source.proto",
+}
