@@ -20,6 +20,8 @@ type Config struct {
 	MaxRetryTime time.Duration `json:"max_retry_time"`
 	RateLimit    float64       `json:"rate_limit"`
 	LogLevel     string        `json:"log_level"`
+	// Concurrency is how many batchget calls are in flight (default 8).
+	Concurrency int `json:"concurrency"`
 }
 
 // String never shows the secret.

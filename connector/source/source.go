@@ -58,18 +58,7 @@ func (s *Source) Discover(context.Context) ([]plugin.StreamSchema, error) {
 	return out, nil
 }
 
-// streamFunc reads one stream from cursor, emitting through out.
-type streamFunc func(ctx context.Context, api *wechat.Client, cursor []byte, out plugin.Emitter) error
-
-func (s *Source) streams() map[string]streamFunc {
-	return map[string]streamFunc{
-		schema.Followers: s.readFollowers,
-	}
-}
-
-func implemented() []string {
-	return []string{schema.Followers}
-}
+func implemented() []string { return schema.Names() }
 
 // Check tries the credentials and the permission to list followers.
 func (s *Source) Check(ctx context.Context, config []byte) ([]plugin.CheckResult, error) {
@@ -106,18 +95,46 @@ func (s *Source) Read(ctx context.Context, req plugin.ReadRequest, out plugin.Em
 	if err != nil {
 		return plugin.ConfigError(err)
 	}
-	funcs := s.streams()
+	cursors := map[string][]byte{}
 	for _, st := range states {
-		if _, ok := funcs[st.Stream]; !ok {
-			return plugin.ConfigError(fmt.Errorf("unknown stream %q (this plugin reads %v)", st.Stream, implemented()))
+		if _, err := schema.Lookup(st.Stream); err != nil {
+			return plugin.ConfigError(err)
+		}
+		cursors[st.Stream] = st.Cursor
+	}
+	_, followers := cursors[schema.Followers]
+	_, users := cursors[schema.Users]
+	if followers || users {
+		// One walk serves both; with followers in it, its cursor leads.
+		lead, cursor := schema.Followers, cursors[schema.Followers]
+		if !followers {
+			lead, cursor = schema.Users, cursors[schema.Users]
+		}
+		if err := s.readAccount(ctx, api, cfg, req.Host, followers, users, cursor, out); err != nil {
+			return streamError(ctx, lead, err)
 		}
 	}
-	for _, st := range states {
-		if err := funcs[st.Stream](ctx, api, st.Cursor, out); err != nil {
-			return &plugin.Error{Kind: classify(ctx, err), Stream: st.Stream, Err: err}
+	if _, ok := cursors[schema.Tags]; ok {
+		if err := s.readTags(ctx, api, out); err != nil {
+			return streamError(ctx, schema.Tags, err)
+		}
+	}
+	if cursor, ok := cursors[schema.Blacklist]; ok {
+		if err := s.readList(ctx, schema.Blacklist, cursor, api.Blacklist, api.Calls, out); err != nil {
+			return streamError(ctx, schema.Blacklist, err)
 		}
 	}
 	return nil
+}
+
+// streamError gives err a Kind and names the stream it ended, unless it
+// already does.
+func streamError(ctx context.Context, stream string, err error) error {
+	var typed *plugin.Error
+	if errors.As(err, &typed) && typed.Stream != "" {
+		return err
+	}
+	return &plugin.Error{Kind: classify(ctx, err), Stream: stream, Err: err}
 }
 
 // classify maps an error from a stream to the Kind the host acts on.

@@ -29,6 +29,9 @@ type listCursor struct {
 	Total int64 `json:"total"`
 	// Restarts counts stale-cursor restarts in this snapshot.
 	Restarts int `json:"restarts,omitempty"`
+	// Carry holds openids of pages before Next whose profiles are still to
+	// fetch (fewer than one batchget call's worth).
+	Carry []string `json:"carry,omitempty"`
 }
 
 // decodeListCursor reads a saved cursor; nil or empty starts afresh.
@@ -45,6 +48,14 @@ func decodeListCursor(b []byte) (listCursor, error) {
 	}
 	if err := wechat.ValidateOpenID(c.Next); c.Next != "" && err != nil {
 		return listCursor{}, fmt.Errorf("saved cursor: %w (reset it with `wxsync state reset`)", err)
+	}
+	if len(c.Carry) >= BatchSize {
+		return listCursor{}, fmt.Errorf("saved cursor carries %d openids, more than a batch (reset it with `wxsync state reset`)", len(c.Carry))
+	}
+	for _, id := range c.Carry {
+		if err := wechat.ValidateOpenID(id); err != nil {
+			return listCursor{}, fmt.Errorf("saved cursor: carried %w (reset it with `wxsync state reset`)", err)
+		}
 	}
 	return c, nil
 }
@@ -69,16 +80,36 @@ func (c listCursor) stale(total int64) bool {
 // listPager fetches one page of a list after next.
 type listPager func(ctx context.Context, next string) (wechat.Page, error)
 
-// walkList walks a list (followers, blacklist) from cursor to its end,
-// emitting one record batch and one checkpoint per page. It ends on an
-// empty page or an empty next_openid, never on total arithmetic, and fails
-// on a next_openid that repeats rather than loop forever.
-func walkList(ctx context.Context, stream string, cursor []byte, page listPager, calls func() map[string]int64, out plugin.Emitter, log loggerLike) error {
-	cur, err := decodeListCursor(cursor)
-	if err != nil {
-		return plugin.ConfigError(err)
-	}
-	st, err := schema.Lookup(stream)
+// loggerLike is the part of slog.Logger the walk uses.
+type loggerLike interface {
+	Warn(msg string, args ...any)
+}
+
+// walk is one walk of a list (followers, blacklist) from a cursor to its
+// end. It ends on a page with no openids or an empty next_openid, never on
+// total arithmetic, and fails on a next_openid that repeats rather than
+// loop forever.
+type walk struct {
+	// stream is the list's stream: progress and errors name it.
+	stream string
+	// records says whether to emit each page's openids as a record batch
+	// of stream (false when only the profiles of the list are wanted).
+	records bool
+	page    listPager
+	calls   func() map[string]int64
+	out     plugin.Emitter
+	log     loggerLike
+	// onPage, if set, is given each page's openids, each once, after the
+	// page's record is emitted.
+	onPage func(ctx context.Context, openids []string) error
+	// checkpoint is given the cursor after each page (done false) and at
+	// the end (done true). Nil emits a checkpoint of stream at once.
+	checkpoint func(cur listCursor, done bool) error
+}
+
+// run walks from cur to the end of the list.
+func (w *walk) run(ctx context.Context, cur listCursor) error {
+	st, err := schema.Lookup(w.stream)
 	if err != nil {
 		return err
 	}
@@ -91,20 +122,20 @@ func walkList(ctx context.Context, stream string, cursor []byte, page listPager,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		p, err := page(ctx, cur.Next)
+		p, err := w.page(ctx, cur.Next)
 		if err != nil {
 			return fmt.Errorf("page after next_openid %q: %w", cur.Next, err)
 		}
 		cur.Total = int64(p.Total)
 		if len(p.OpenIDs) == 0 {
 			if first && resumed && cur.stale(cur.Total) {
-				log.Warn("saved cursor gave an immediate end of list far short of the total; restarting the walk within the same snapshot",
-					"stream", stream, "fetched", cur.Fetched, "total", cur.Total)
-				cur = listCursor{Restarts: cur.Restarts + 1, Total: cur.Total}
+				w.log.Warn("saved cursor gave an immediate end of list far short of the total; restarting the walk within the same snapshot",
+					"stream", w.stream, "fetched", cur.Fetched, "total", cur.Total)
+				cur = listCursor{Restarts: cur.Restarts + 1, Total: cur.Total, Carry: cur.Carry}
 				resumed = false
 				continue
 			}
-			return finish(stream, cur, calls, out)
+			return w.finish(cur)
 		}
 		if p.NextOpenID != "" {
 			if _, dup := seen[p.NextOpenID]; dup || p.NextOpenID == cur.Next {
@@ -112,40 +143,74 @@ func walkList(ctx context.Context, stream string, cursor []byte, page listPager,
 			}
 			seen[p.NextOpenID] = struct{}{}
 		}
-		rec := b.build(p.OpenIDs, time.Now())
-		err = out.Record(stream, rec)
-		rec.Release()
-		if err != nil {
-			return err
+		ids := uniq(p.OpenIDs)
+		if w.records {
+			rec := b.build(ids, time.Now())
+			err = w.out.Record(w.stream, rec)
+			rec.Release()
+			if err != nil {
+				return err
+			}
+		}
+		if w.onPage != nil {
+			if err := w.onPage(ctx, ids); err != nil {
+				return err
+			}
 		}
 		cur.Fetched += int64(len(p.OpenIDs))
 		cur.Next = p.NextOpenID
-		if err := out.Progress(stream, plugin.Progress{Total: cur.Total, Fetched: cur.Fetched, Calls: calls()}); err != nil {
+		if err := w.progress(cur); err != nil {
 			return err
 		}
 		if cur.Next == "" {
-			return finish(stream, cur, calls, out)
+			return w.finish(cur)
 		}
-		if err := out.Checkpoint(stream, cur.encode(), false); err != nil {
+		if err := w.emitCheckpoint(cur, false); err != nil {
 			return err
 		}
 	}
 }
 
-func finish(stream string, cur listCursor, calls func() map[string]int64, out plugin.Emitter) error {
-	if err := out.Progress(stream, plugin.Progress{Total: cur.Total, Fetched: cur.Fetched, Calls: calls()}); err != nil {
+func (w *walk) progress(cur listCursor) error {
+	return w.out.Progress(w.stream, plugin.Progress{Total: cur.Total, Fetched: cur.Fetched, Calls: w.calls()})
+}
+
+func (w *walk) finish(cur listCursor) error {
+	if err := w.progress(cur); err != nil {
 		return err
 	}
-	return out.Checkpoint(stream, cur.encode(), true)
+	return w.emitCheckpoint(cur, true)
 }
 
-// loggerLike is the part of slog.Logger the walk uses.
-type loggerLike interface {
-	Warn(msg string, args ...any)
+func (w *walk) emitCheckpoint(cur listCursor, done bool) error {
+	if w.checkpoint != nil {
+		return w.checkpoint(cur, done)
+	}
+	return w.out.Checkpoint(w.stream, cur.encode(), done)
 }
 
-func (s *Source) readFollowers(ctx context.Context, api *wechat.Client, cursor []byte, out plugin.Emitter) error {
-	return walkList(ctx, schema.Followers, cursor, api.ListFollowers, api.Calls, out, s.log)
+// uniq returns ids with repeats removed, in first-seen order.
+func uniq(ids []string) []string {
+	seen := make(map[string]struct{}, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if _, dup := seen[id]; !dup {
+			seen[id] = struct{}{}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// readList walks a list whose pages are the stream's records (followers
+// without profiles, blacklist).
+func (s *Source) readList(ctx context.Context, stream string, cursor []byte, page listPager, calls func() map[string]int64, out plugin.Emitter) error {
+	cur, err := decodeListCursor(cursor)
+	if err != nil {
+		return plugin.ConfigError(err)
+	}
+	w := &walk{stream: stream, records: true, page: page, calls: calls, out: out, log: s.log}
+	return w.run(ctx, cur)
 }
 
 // openIDBatcher builds (openid, fetched_at) record batches, reusing its
@@ -159,19 +224,14 @@ func newOpenIDBatcher(s *arrow.Schema) *openIDBatcher {
 	return &openIDBatcher{schema: s, rb: array.NewRecordBuilder(memory.NewGoAllocator(), s)}
 }
 
-// build returns a batch of the page's openids, each once, in page order.
+// build returns a batch of openids, in order, all fetched at at.
 func (b *openIDBatcher) build(openids []string, at time.Time) arrow.Record {
 	ids := b.rb.Field(0).(*array.StringBuilder)
 	ts := b.rb.Field(1).(*array.TimestampBuilder)
-	seen := make(map[string]struct{}, len(openids))
 	ids.Reserve(len(openids))
 	ts.Reserve(len(openids))
 	stamp := arrow.Timestamp(at.Unix())
 	for _, id := range openids {
-		if _, dup := seen[id]; dup {
-			continue
-		}
-		seen[id] = struct{}{}
 		ids.Append(id)
 		ts.Append(stamp)
 	}

@@ -1,0 +1,277 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wxsync/wxsync/connector/wechat"
+	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/schema"
+)
+
+// BatchSize is the most openids one batchget call takes.
+const BatchSize = 100
+
+// DefaultConcurrency is how many batchget calls are in flight by default.
+const DefaultConcurrency = 8
+
+// readAccount walks the follower list once for the followers and users
+// streams together: the followers of each page are emitted as they come,
+// and the profiles the host says it needs are fetched by a pool of workers,
+// 100 openids a call, while the walk lists the next page. Both streams are
+// checkpointed with the same cursor, and only once every profile of the
+// pages before it has been emitted; the cursor carries the (fewer than 100)
+// openids still waiting for a batch.
+func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config, host plugin.Host, followers, users bool, cursor []byte, out plugin.Emitter) error {
+	cur, err := decodeListCursor(cursor)
+	if err != nil {
+		return plugin.ConfigError(err)
+	}
+	listStream := schema.Followers
+	if !followers {
+		listStream = schema.Users
+	}
+	w := &walk{stream: schema.Followers, records: followers, page: api.ListFollowers, calls: api.Calls, out: out, log: s.log}
+	if !users {
+		return w.run(ctx, cur)
+	}
+	concurrency := cfg.Concurrency
+	if concurrency <= 0 {
+		concurrency = DefaultConcurrency
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	p := &profiles{
+		ctx: gctx, api: api, host: host, out: out, calls: api.Calls,
+		// One page's worth of batches queued lets the walk list the next
+		// page while the workers fetch this one.
+		work:  make(chan profileBatch, PageSize/BatchSize+concurrency),
+		carry: append([]string(nil), cur.Carry...),
+		checkpointStreams: func() []string {
+			if followers {
+				return []string{schema.Followers, schema.Users}
+			}
+			return []string{schema.Users}
+		}(),
+	}
+	for i := 0; i < concurrency; i++ {
+		g.Go(func() error { return p.worker(gctx) })
+	}
+	w.onPage = p.page
+	w.checkpoint = p.checkpoint
+	if !followers {
+		w.stream = schema.Followers // the list walked; its records are not emitted
+	}
+	g.Go(func() error {
+		defer close(p.work)
+		if err := w.run(gctx, cur); err != nil {
+			return &plugin.Error{Kind: classify(gctx, err), Stream: listStream, Err: err}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return p.flushed()
+}
+
+// profileBatch is one batchget call's worth of openids.
+type profileBatch struct {
+	seq int
+	ids []string
+}
+
+// marker is a checkpoint waiting for the batches dispatched before it.
+type marker struct {
+	upto int // batches 1..upto must be emitted first
+	cur  listCursor
+	done bool
+}
+
+// profiles is the profile pipeline of one walk.
+type profiles struct {
+	ctx               context.Context // the walk's: cancelled when a worker fails
+	api               *wechat.Client
+	host              plugin.Host
+	out               plugin.Emitter
+	calls             func() map[string]int64
+	work              chan profileBatch
+	checkpointStreams []string
+
+	mu       sync.Mutex
+	carry    []string     // needed openids not yet in a batch
+	dispatch int          // batches dispatched so far
+	finished map[int]bool // emitted batches above doneUpTo
+	doneUpTo int          // batches 1..doneUpTo are all emitted
+	markers  []marker
+	planned  int64
+	fetched  int64
+	final    bool // the done checkpoint has been emitted
+}
+
+// page takes a page's openids: asks the host which need a profile, and
+// queues them in batches of 100.
+func (p *profiles) page(ctx context.Context, ids []string) error {
+	need := ids
+	if p.host != nil {
+		var err error
+		if need, err = p.host.NeedProfiles(ctx, ids); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	p.planned += int64(len(need))
+	p.carry = append(p.carry, need...)
+	var batches []profileBatch
+	full := len(p.carry) / BatchSize * BatchSize
+	for i := 0; i < full; i += BatchSize {
+		p.dispatch++
+		batches = append(batches, profileBatch{seq: p.dispatch, ids: p.carry[i : i+BatchSize : i+BatchSize]})
+	}
+	p.carry = append([]string(nil), p.carry[full:]...)
+	p.mu.Unlock()
+	return p.send(ctx, batches)
+}
+
+func (p *profiles) send(ctx context.Context, batches []profileBatch) error {
+	for _, b := range batches {
+		select {
+		case p.work <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// checkpoint records the walk's cursor; it is emitted once the batches
+// queued before it are. At the end of the walk the carry is sent as a last,
+// short batch.
+func (p *profiles) checkpoint(cur listCursor, done bool) error {
+	p.mu.Lock()
+	var last []profileBatch
+	if done && len(p.carry) > 0 {
+		p.dispatch++
+		last = append(last, profileBatch{seq: p.dispatch, ids: p.carry})
+		p.carry = nil
+	}
+	cur.Carry = append([]string(nil), p.carry...)
+	p.markers = append(p.markers, marker{upto: p.dispatch, cur: cur, done: done})
+	err := p.emitReady()
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return p.send(p.ctx, last)
+}
+
+// worker fetches batches until the queue closes.
+func (p *profiles) worker(ctx context.Context) error {
+	b := newUserBatcher()
+	defer b.release()
+	for batch := range p.work {
+		users, err := p.api.BatchGetUsers(ctx, batch.ids, wechat.LangZhCN)
+		if err != nil {
+			return &plugin.Error{Kind: classify(ctx, err), Stream: schema.Users, Err: fmt.Errorf("batchget of %d openids: %w", len(batch.ids), err)}
+		}
+		if len(users) > 0 {
+			rec := b.build(users, time.Now())
+			err = p.out.Record(schema.Users, rec)
+			rec.Release()
+			if err != nil {
+				return err
+			}
+		}
+		p.mu.Lock()
+		p.fetched += int64(len(users))
+		if p.finished == nil {
+			p.finished = map[int]bool{}
+		}
+		p.finished[batch.seq] = true
+		err = p.emitReady()
+		progress := plugin.Progress{Total: p.planned, Fetched: p.fetched, Calls: p.calls()}
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if err := p.out.Progress(schema.Users, progress); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emitReady emits, in order, every checkpoint whose batches are all
+// emitted. The caller holds p.mu.
+func (p *profiles) emitReady() error {
+	for p.finished[p.doneUpTo+1] {
+		delete(p.finished, p.doneUpTo+1)
+		p.doneUpTo++
+	}
+	for len(p.markers) > 0 && p.markers[0].upto <= p.doneUpTo {
+		m := p.markers[0]
+		p.markers = p.markers[1:]
+		for _, st := range p.checkpointStreams {
+			if err := p.out.Checkpoint(st, m.cur.encode(), m.done); err != nil {
+				return err
+			}
+		}
+		p.final = p.final || m.done
+	}
+	return nil
+}
+
+// flushed checks, after the workers are done, that the final checkpoint
+// went out.
+func (p *profiles) flushed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.emitReady(); err != nil {
+		return err
+	}
+	if !p.final {
+		return fmt.Errorf("internal: the profile pipeline ended with %d checkpoints waiting", len(p.markers))
+	}
+	return nil
+}
+
+// userBatcher builds users record batches, reusing its builders.
+type userBatcher struct {
+	rb *array.RecordBuilder
+}
+
+func newUserBatcher() *userBatcher {
+	st, _ := schema.Lookup(schema.Users) // a known stream
+	return &userBatcher{rb: array.NewRecordBuilder(memory.NewGoAllocator(), st.SourceSchema())}
+}
+
+// build returns a batch of profiles in schema.Users' source column order.
+func (b *userBatcher) build(users []wechat.User, at time.Time) arrow.Record {
+	f := b.rb.Fields()
+	stamp := arrow.Timestamp(at.Unix())
+	for _, u := range users {
+		f[0].(*array.StringBuilder).Append(u.OpenID)
+		f[1].(*array.Uint8Builder).Append(uint8(u.Subscribe))
+		f[2].(*array.StringBuilder).Append(u.Language)
+		f[3].(*array.TimestampBuilder).Append(arrow.Timestamp(u.SubscribeTime))
+		f[4].(*array.StringBuilder).Append(u.UnionID)
+		f[5].(*array.StringBuilder).Append(u.Remark)
+		f[6].(*array.Int64Builder).Append(u.GroupID)
+		lb := f[7].(*array.ListBuilder)
+		lb.Append(true)
+		lb.ValueBuilder().(*array.Uint32Builder).AppendValues(u.TagIDs, nil)
+		f[8].(*array.StringBuilder).Append(u.SubscribeScene)
+		f[9].(*array.Int64Builder).Append(u.QRScene)
+		f[10].(*array.StringBuilder).Append(u.QRSceneStr)
+		f[11].(*array.TimestampBuilder).Append(stamp)
+	}
+	return b.rb.NewRecord()
+}
+
+func (b *userBatcher) release() { b.rb.Release() }
