@@ -35,10 +35,13 @@ type Config struct {
 	InsertRetryTime   time.Duration `env:"CLICKHOUSE_RETRY_TIME, default=2m" flag:"clickhouse-retry-time" help:"Longest time a failing insert or state write is retried before the run stops with exit 75."`
 	SnapshotRetention int           `env:"WXSYNC_SNAPSHOT_RETENTION, default=7" flag:"snapshot-retention" help:"Complete snapshots kept per account and stream; older ones are dropped."`
 
-	Streams   string `env:"WXSYNC_STREAMS, default=followers" flag:"streams" help:"Comma-separated streams to sync."`
-	Plugin    string `env:"WXSYNC_PLUGIN" flag:"plugin" help:"Path of the wxsync-source-wechat plugin; default: beside the wxsync binary."`
-	LogLevel  string `env:"WXSYNC_LOG_LEVEL, default=info" flag:"log-level" help:"debug, info, warn or error."`
-	LogFormat string `env:"WXSYNC_LOG_FORMAT, default=text" flag:"log-format" help:"text or json."`
+	Streams          string        `env:"WXSYNC_STREAMS, default=followers,users,tags,blacklist" flag:"streams" help:"Comma-separated streams to sync: followers, users, tags, blacklist."`
+	UsersConcurrency int           `env:"WXSYNC_USERS_CONCURRENCY, default=8" flag:"users-concurrency" help:"batchget calls in flight at once, under the shared rate limit."`
+	UsersMaxAge      time.Duration `env:"WXSYNC_USERS_MAX_AGE, default=168h" flag:"users-max-age" help:"Profiles older than this are fetched again; newer ones are not."`
+	FullRefresh      bool          `env:"WXSYNC_FULL_REFRESH, default=false" flag:"full-refresh" help:"Fetch every follower's profile, however fresh."`
+	Plugin           string        `env:"WXSYNC_PLUGIN" flag:"plugin" help:"Path of the wxsync-source-wechat plugin; default: beside the wxsync binary."`
+	LogLevel         string        `env:"WXSYNC_LOG_LEVEL, default=info" flag:"log-level" help:"debug, info, warn or error."`
+	LogFormat        string        `env:"WXSYNC_LOG_FORMAT, default=text" flag:"log-format" help:"text or json."`
 }
 
 // loadConfig reads the environment (through lookup), then the flags in
@@ -78,6 +81,12 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("WECHAT_RATE_LIMIT %g: want 0 (no limit) or more", c.RateLimit))
+	}
+	if c.UsersConcurrency < 1 || c.UsersConcurrency > 64 {
+		errs = append(errs, fmt.Errorf("WXSYNC_USERS_CONCURRENCY %d: want 1 to 64", c.UsersConcurrency))
+	}
+	if c.UsersMaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("WXSYNC_USERS_MAX_AGE %s: want a positive duration", c.UsersMaxAge))
 	}
 	if c.SnapshotRetention < 1 {
 		errs = append(errs, fmt.Errorf("WXSYNC_SNAPSHOT_RETENTION %d: want at least 1", c.SnapshotRetention))
@@ -148,10 +157,19 @@ func (f *fieldValue) String() string {
 	return fmt.Sprint(f.v.Interface())
 }
 
+// IsBoolFlag lets a bool field be given as a bare --flag.
+func (f *fieldValue) IsBoolFlag() bool { return f.v.Kind() == reflect.Bool }
+
 func (f *fieldValue) Set(s string) error {
 	switch f.v.Interface().(type) {
 	case string:
 		f.v.SetString(s)
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		f.v.SetBool(b)
 	case int:
 		n, err := strconv.Atoi(s)
 		if err != nil {

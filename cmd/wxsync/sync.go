@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 
@@ -146,7 +147,7 @@ func (r *syncRun) sourceConfig() []byte {
 	b, err := json.Marshal(source.Config{
 		AppID: r.cfg.AppID, Secret: r.cfg.Secret, APIBase: r.cfg.APIBase, TokenMode: r.cfg.TokenMode,
 		HTTPTimeout: r.cfg.HTTPTimeout, MaxAttempts: r.cfg.MaxAttempts, MaxRetryTime: r.cfg.MaxRetryTime,
-		RateLimit: r.cfg.RateLimit, LogLevel: r.cfg.LogLevel,
+		RateLimit: r.cfg.RateLimit, LogLevel: r.cfg.LogLevel, Concurrency: r.cfg.UsersConcurrency,
 	})
 	if err != nil {
 		panic(fmt.Sprintf("marshal source config: %v", err)) // plain fields always marshal
@@ -168,7 +169,11 @@ type received struct {
 func (r *syncRun) read(ctx context.Context, src *plugin.Client, states []plugin.StreamState) error {
 	readCtx, stopRead := context.WithCancel(ctx)
 	defer stopRead()
-	rs, err := src.Read(readCtx, r.sourceConfig(), states, nil)
+	var host plugin.Host
+	if _, ok := r.open[schema.Users]; ok {
+		host = &profileFilter{sink: r.sink, appid: r.cfg.AppID, maxAge: r.cfg.UsersMaxAge, full: r.cfg.FullRefresh}
+	}
+	rs, err := src.Read(readCtx, r.sourceConfig(), states, host)
 	if err != nil {
 		return err
 	}
@@ -322,6 +327,7 @@ func (r *syncRun) commit(ctx context.Context) error {
 			return &tempError{fmt.Errorf("stream %s: save cursor: %w", name, err)}
 		}
 		sr.cursor = cp.Cursor
+		r.log.Debug("cursor saved", "stream", name, "snapshot_id", sr.snapshot, "rows_committed", sr.written)
 	}
 	return nil
 }
@@ -343,6 +349,32 @@ func (r *syncRun) finish(ctx context.Context, sr *streamRun) error {
 	}
 	sr.done, sr.cursor = true, nil
 	return nil
+}
+
+// profileFilter answers the plugin's NeedProfiles from wechat_users:
+// followers with no profile yet or one older than maxAge (all, with full).
+type profileFilter struct {
+	sink   *sink.Sink
+	appid  string
+	maxAge time.Duration
+	full   bool
+}
+
+func (f *profileFilter) NeedProfiles(ctx context.Context, openids []string) ([]string, error) {
+	if f.full {
+		return openids, nil
+	}
+	fresh, err := f.sink.FreshProfiles(ctx, f.appid, openids, time.Now().Add(-f.maxAge))
+	if err != nil {
+		return nil, err
+	}
+	need := make([]string, 0, len(openids)-len(fresh))
+	for _, id := range openids {
+		if !fresh[id] {
+			need = append(need, id)
+		}
+	}
+	return need, nil
 }
 
 // newLoggers returns the host's logger and the go-plugin logger that
