@@ -80,13 +80,15 @@ func (s *server) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) error {
 		// The host is gone; nobody is left to read a typed error.
 		return sendErr
 	}
-	var stName string
+	// The stream travels in its own field; the message is the cause alone,
+	// so the host's Error prints "stream S: cause" once.
+	msg, stName := err.Error(), ""
 	var typed *Error
-	if errors.As(err, &typed) {
-		stName = typed.Stream
+	if errors.As(err, &typed) && typed.Stream != "" {
+		msg, stName = typed.Err.Error(), typed.Stream
 	}
 	return stream.Send(&pb.ReadMessage{Msg: &pb.ReadMessage_Error{Error: &pb.Error{
-		Kind: kindToPB(KindOf(err)), Message: err.Error(), Stream: stName,
+		Kind: kindToPB(KindOf(err)), Message: msg, Stream: stName,
 	}}})
 }
 

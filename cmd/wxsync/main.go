@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sethvargo/go-envconfig"
@@ -29,14 +30,19 @@ const (
 	exitConfigErr = 78 // EX_CONFIG
 )
 
-const usage = `wxsync lands the followers of a WeChat Official Account in ClickHouse.
+const usage = `wxsync lands the followers of a WeChat Official Account, their profiles, tags and
+blacklist in ClickHouse.
 
 Usage:
-  wxsync sync [flags]     sync the selected streams, resuming from saved cursors
+  wxsync sync [flags]                  sync the selected streams, resuming from saved cursors
+  wxsync check [flags]                 check plugin, credentials, permissions, quota and ClickHouse
+  wxsync discover [--format json]      print every stream's Arrow schema and ClickHouse DDL
+  wxsync state show [--stream S] [--format json]
+  wxsync state reset [--stream S] --yes
 
-Every flag can also be set through the environment variable named in its
-help; run 'wxsync sync -h' for the list. Exit codes: 0 done, 75 stopped early
-(retry later; the cursor is saved), 78 fix the configuration, 2 usage, 1 other.
+Every setting is an environment variable and a flag; 'wxsync sync -h' lists them.
+Exit codes: 0 done, 75 stopped early (retry later; the cursor is saved),
+78 fix the configuration, 2 usage, 1 other.
 `
 
 func main() {
@@ -44,6 +50,29 @@ func main() {
 	code := run(ctx, os.Args[1:], envconfig.OsLookuper(), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// command is one subcommand: its own flags beside the Config's, and what
+// it does.
+type command struct {
+	// flags registers the command's own flags and returns their values'
+	// holder (nil for none).
+	flags func(fs *flag.FlagSet) any
+	run   func(ctx context.Context, cfg Config, opts any, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"sync": {run: func(ctx context.Context, cfg Config, _ any, args []string, _, stderr io.Writer) error {
+			if len(args) > 0 {
+				return &usageError{fmt.Errorf("unexpected argument %q", args[0])}
+			}
+			return runSync(ctx, cfg, stderr)
+		}},
+		"check":    {run: runCheck},
+		"discover": {flags: discoverFlags, run: runDiscover},
+		"state":    {flags: stateFlags, run: runState},
+	}
 }
 
 // run is the whole program, minus the process: it returns the exit code.
@@ -54,24 +83,39 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, std
 		return exitUsage
 	}
 	switch args[0] {
-	case "sync":
-		fs := flag.NewFlagSet("wxsync sync", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		cfg, rest, err := loadConfig(ctx, env, fs, args[1:])
-		if err != nil {
-			return report(stderr, err)
-		}
-		if len(rest) > 0 {
-			return report(stderr, &usageError{fmt.Errorf("unexpected argument %q", rest[0])})
-		}
-		return report(stderr, runSync(ctx, cfg, stderr))
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	default:
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
 		fmt.Fprintf(stderr, "wxsync: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
 	}
+	name, rest := args[0], args[1:]
+	var verb string
+	if name == "state" {
+		// state takes its verb before its flags: wxsync state show|reset [flags]
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return report(stderr, &usageError{errors.New("state wants show or reset")})
+		}
+		verb, rest = rest[0], rest[1:]
+		name += " " + verb
+	}
+	fs := flag.NewFlagSet("wxsync "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opts any
+	if cmd.flags != nil {
+		opts = cmd.flags(fs)
+	}
+	cfg, rest, err := loadConfig(ctx, env, fs, rest)
+	if err != nil {
+		return report(stderr, err)
+	}
+	if verb != "" {
+		rest = append([]string{verb}, rest...)
+	}
+	return report(stderr, cmd.run(ctx, cfg, opts, rest, stdout, stderr))
 }
 
 // usageError is a bad command line (exit 2).

@@ -28,7 +28,7 @@ const flushRows = 100_000
 
 // runSync syncs cfg's streams. Its error carries the exit code (see report).
 func runSync(ctx context.Context, cfg Config, stderr io.Writer) error {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(true); err != nil {
 		return &configError{err}
 	}
 	log, hlog := newLoggers(cfg, stderr)
@@ -38,14 +38,11 @@ func runSync(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return &configError{err}
 	}
-	sk, err := sink.Open(ctx, sink.Config{DSN: cfg.DSN, Retention: cfg.SnapshotRetention, InsertMaxElapsed: cfg.InsertRetryTime, Logger: log})
+	sk, err := openSink(ctx, cfg, log)
 	if err != nil {
-		return &configError{fmt.Errorf("ClickHouse: %w", err)}
+		return err
 	}
 	defer sk.Close()
-	if err := sk.Migrate(ctx); err != nil {
-		return &configError{fmt.Errorf("ClickHouse: create tables: %w", err)}
-	}
 
 	src, err := plugin.Launch(ctx, plugin.ClientConfig{Path: pluginPath, Logger: hlog})
 	if err != nil {
@@ -327,7 +324,7 @@ func (r *syncRun) commit(ctx context.Context) error {
 			return &tempError{fmt.Errorf("stream %s: save cursor: %w", name, err)}
 		}
 		sr.cursor = cp.Cursor
-		r.log.Debug("cursor saved", "stream", name, "snapshot_id", sr.snapshot, "rows_committed", sr.written)
+		r.log.Debug("cursor saved", "stream", name, "rows_committed", sr.written, "snapshot_id", sr.snapshot)
 	}
 	return nil
 }

@@ -80,7 +80,38 @@ func (s *Source) Check(ctx context.Context, config []byte) ([]plugin.CheckResult
 	if err != nil {
 		return append(results, plugin.CheckResult{Name: "user/get", Message: err.Error()}), nil
 	}
-	return append(results, plugin.CheckResult{Name: "user/get", OK: true, Message: fmt.Sprintf("permitted; the account reports %d followers", page.Total)}), nil
+	results = append(results, plugin.CheckResult{Name: "user/get", OK: true, Message: fmt.Sprintf("permitted; the account reports %d followers", page.Total)})
+	return append(results, quotaChecks(ctx, api, int64(page.Total))...), nil
+}
+
+// quotaChecks reads today's remaining quota of the two big endpoints and
+// says whether a full sync of total followers fits in it. Not fitting is a
+// warning: the sync goes as far as it can and resumes the next day.
+func quotaChecks(ctx context.Context, api *wechat.Client, total int64) []plugin.CheckResult {
+	var out []plugin.CheckResult
+	for _, q := range []struct {
+		path, name, unit string
+		need         int64
+	}{
+		// One call per 10,000 followers, plus the call that ends the list.
+		{"/cgi-bin/user/get", "quota user/get", "pages", (total+PageSize-1)/PageSize + 1},
+		// A full refresh; an incremental run needs far fewer.
+		{"/cgi-bin/user/info/batchget", "quota batchget", "batches of 100 profiles", (total + BatchSize - 1) / BatchSize},
+	} {
+		quota, err := api.Quota(ctx, q.path)
+		if err != nil {
+			out = append(out, plugin.CheckResult{Name: q.name, Message: err.Error()})
+			continue
+		}
+		msg := fmt.Sprintf("%d of %d calls left today; a full sync of %d followers needs %d (%s)", quota.Remain, quota.DailyLimit, total, q.need, q.unit)
+		r := plugin.CheckResult{Name: q.name, OK: true, Message: msg}
+		if quota.Remain < q.need {
+			r.Warning = true
+			r.Message = msg + ": it cannot finish today; a sync goes as far as the quota allows, exits 75, and resumes from its cursor tomorrow"
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // Read syncs the requested streams in order.

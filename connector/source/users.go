@@ -38,6 +38,8 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 	if !followers {
 		listStream = schema.Users
 	}
+	// The list walked is always the followers'; its records are emitted
+	// only when the followers stream is wanted.
 	w := &walk{stream: schema.Followers, records: followers, page: api.ListFollowers, calls: api.Calls, out: out, log: s.log}
 	if !users {
 		return w.run(ctx, cur)
@@ -46,37 +48,36 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	// The workers stop early only if one of them fails (or ctx ends). When
+	// the walk fails (a 45009 on user/get, say), they finish the batches
+	// already queued, so the checkpoints of the pages listed so far still
+	// go out and the next run does not list those pages again.
+	g, wctx := errgroup.WithContext(ctx)
 	p := &profiles{
-		ctx: gctx, api: api, host: host, out: out, calls: api.Calls,
+		ctx: wctx, api: api, host: host, out: out, calls: api.Calls,
 		// One page's worth of batches queued lets the walk list the next
 		// page while the workers fetch this one.
 		work:  make(chan profileBatch, PageSize/BatchSize+concurrency),
 		carry: append([]string(nil), cur.Carry...),
-		checkpointStreams: func() []string {
-			if followers {
-				return []string{schema.Followers, schema.Users}
-			}
-			return []string{schema.Users}
-		}(),
+		checkpointStreams: []string{schema.Users},
+	}
+	if followers {
+		p.checkpointStreams = []string{schema.Followers, schema.Users}
 	}
 	for i := 0; i < concurrency; i++ {
-		g.Go(func() error { return p.worker(gctx) })
+		g.Go(func() error { return p.worker(wctx) })
 	}
 	w.onPage = p.page
 	w.checkpoint = p.checkpoint
-	if !followers {
-		w.stream = schema.Followers // the list walked; its records are not emitted
+	walkErr := w.run(wctx, cur)
+	close(p.work)
+	workErr := g.Wait()
+	if walkErr != nil && (workErr == nil || wctx.Err() == nil || ctx.Err() != nil) {
+		// The walk's own failure, not the echo of a worker's.
+		return &plugin.Error{Kind: classify(ctx, walkErr), Stream: listStream, Err: walkErr}
 	}
-	g.Go(func() error {
-		defer close(p.work)
-		if err := w.run(gctx, cur); err != nil {
-			return &plugin.Error{Kind: classify(gctx, err), Stream: listStream, Err: err}
-		}
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return err
+	if workErr != nil {
+		return workErr
 	}
 	return p.flushed()
 }
