@@ -91,7 +91,7 @@ func quotaChecks(ctx context.Context, api *wechat.Client, total int64) []plugin.
 	var out []plugin.CheckResult
 	for _, q := range []struct {
 		path, name, unit string
-		need         int64
+		need             int64
 	}{
 		// One call per 10,000 followers, plus the call that ends the list.
 		{"/cgi-bin/user/get", "quota user/get", "pages", (total+PageSize-1)/PageSize + 1},

@@ -57,8 +57,8 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 		ctx: wctx, api: api, host: host, out: out, calls: api.Calls,
 		// One page's worth of batches queued lets the walk list the next
 		// page while the workers fetch this one.
-		work:  make(chan profileBatch, PageSize/BatchSize+concurrency),
-		carry: append([]string(nil), cur.Carry...),
+		work:              make(chan profileBatch, PageSize/BatchSize+concurrency),
+		carry:             append([]string(nil), cur.Carry...),
 		checkpointStreams: []string{schema.Users},
 	}
 	if followers {
