@@ -49,7 +49,7 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	// yet can be created by Migrate; every statement qualifies its tables.
 	opts.Auth.Database = ""
 	opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
-	opts.Logger = cfg.Logger
+	opts.Logger = slog.New(driverHandler{cfg.Logger.Handler()})
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = defaultDialTimeout
 	}
@@ -177,4 +177,28 @@ func redact(err error, secrets []string) error {
 		return err
 	}
 	return errors.New(clean)
+}
+
+// driverHandler passes the driver's log through, but demotes to debug its
+// warning that the server is older than the driver supports: wxsync is
+// tested on ClickHouse 18.16 (Debian's), which the driver calls unsupported
+// on every connection.
+type driverHandler struct{ slog.Handler }
+
+func (h driverHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && r.Message == "unsupported clickhouse version" {
+		if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h driverHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return driverHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h driverHandler) WithGroup(name string) slog.Handler {
+	return driverHandler{h.Handler.WithGroup(name)}
 }
