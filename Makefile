@@ -11,7 +11,7 @@ export CLICKHOUSE_DSN ?= clickhouse://127.0.0.1:$(CH_PORT)/default
 
 BINARIES := bin/wxsync bin/wxsync-source-wechat bin/wxsim
 
-.PHONY: help build test clickhouse clickhouse-stop demo bench fuzz proto lint clean
+.PHONY: help build test clickhouse clickhouse-stop demo bench fuzz proto lint clean docs
 
 help:
 	@echo "make build            build $(BINARIES)"
@@ -19,6 +19,7 @@ help:
 	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, then a few queries"
 	@echo "make bench            end-to-end benchmark at 1M followers; writes docs/benchmarks.md"
 	@echo "make fuzz             longer fuzzing runs of every decoder"
+	@echo "make docs             regenerate docs/configuration.md from the Config struct"
 	@echo "make clickhouse       install Debian's clickhouse-server if missing and start it on 127.0.0.1:$(CH_PORT)"
 	@echo "make clickhouse-stop  stop it"
 
@@ -45,6 +46,12 @@ demo: build clickhouse
 
 bench: build clickhouse
 	WXSYNC_BENCH_OUT=$(CURDIR)/docs/benchmarks.md $(GO) test ./cmd/wxsync -run '^$$' -bench . -benchtime 1x -timeout 60m
+
+# docs/configuration.md is generated from the Config struct (cmd/wxsync/config.go);
+# TestReferenceUpToDate fails when it is stale.
+docs:
+	@$(GO) run ./cmd/wxsync config-reference > docs/configuration.md.tmp || { rm -f docs/configuration.md.tmp; exit 1; }
+	@mv docs/configuration.md.tmp docs/configuration.md && echo "wrote docs/configuration.md"
 
 FUZZTIME ?= 60s
 fuzz:

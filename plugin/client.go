@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/wxsync/wxsync/plugin/pb"
 )
@@ -142,10 +145,33 @@ func (c *Client) Read(ctx context.Context, config []byte, streams []StreamState,
 var ErrPluginDied = errors.New("the source plugin died")
 
 func (c *Client) callErr(what string, err error) error {
-	if c.exited() {
+	if c.died(err) {
 		return fmt.Errorf("%s: %w (it exited unexpectedly; its last log lines are above): %v", what, ErrPluginDied, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// exitGrace bounds how long died waits for the plugin's exit to be seen.
+const exitGrace = 3 * time.Second
+
+// died reports whether the call failed with err because the plugin process
+// went away. A dead plugin's connection breaks (codes.Unavailable) a moment
+// before go-plugin has reaped the process and marked it exited, so on such
+// an error died waits up to exitGrace for the exit.
+func (c *Client) died(err error) bool {
+	if c.exited() {
+		return true
+	}
+	if status.Code(err) != codes.Unavailable {
+		return false
+	}
+	for deadline := time.Now().Add(exitGrace); time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		if c.exited() {
+			return true
+		}
+	}
+	return false
 }
 
 // Message is one message of a Read. Exactly one of Record, Checkpoint,
@@ -193,7 +219,7 @@ func (r *ReadStream) Next() (Message, error) {
 		return Message{Stream: x.Checkpoint.GetStream(), Checkpoint: &Checkpoint{Cursor: x.Checkpoint.GetCursor(), Done: x.Checkpoint.GetDone()}}, nil
 	case *pb.ReadMessage_Progress:
 		p := x.Progress
-		return Message{Stream: p.GetStream(), Progress: &Progress{Total: p.GetTotal(), Fetched: p.GetFetched(), Calls: p.GetCalls()}}, nil
+		return Message{Stream: p.GetStream(), Progress: &Progress{Total: p.GetTotal(), Fetched: p.GetFetched(), Calls: p.GetCalls(), QuotaRemain: p.GetQuotaRemain()}}, nil
 	case *pb.ReadMessage_Error:
 		e := x.Error
 		return Message{Stream: e.GetStream(), Err: &Error{Kind: kindFromPB(e.GetKind()), Stream: e.GetStream(), Err: errors.New(e.GetMessage())}}, nil

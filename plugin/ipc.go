@@ -36,6 +36,9 @@ func DecodeRecord(b []byte, mem memory.Allocator) (rec arrow.Record, err error) 
 			rec, err = nil, fmt.Errorf("decode arrow record: corrupt IPC stream: %v", p)
 		}
 	}()
+	if err := checkIPC(b); err != nil {
+		return nil, fmt.Errorf("decode arrow record: %w", err)
+	}
 	r, err := ipc.NewReader(bytes.NewReader(b), ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, fmt.Errorf("decode arrow record: %w", err)
@@ -65,11 +68,15 @@ func DecodeRecord(b []byte, mem memory.Allocator) (rec arrow.Record, err error) 
 }
 
 // validateRecord checks that every column has as many rows as the record
-// claims, so that a malformed batch fails here and not in the sink.
+// claims and buffers that hold them, so that a malformed batch fails here
+// and not in the sink.
 func validateRecord(rec arrow.Record) error {
 	for i, col := range rec.Columns() {
 		if int64(col.Len()) != rec.NumRows() {
 			return fmt.Errorf("column %d has %d rows, the batch %d", i, col.Len(), rec.NumRows())
+		}
+		if err := validateArray(col.Data(), 0); err != nil {
+			return fmt.Errorf("column %d: %w", i, err)
 		}
 	}
 	return nil
@@ -92,6 +99,9 @@ func DecodeSchema(b []byte) (s *arrow.Schema, err error) {
 			s, err = nil, fmt.Errorf("decode arrow schema: corrupt IPC stream: %v", p)
 		}
 	}()
+	if err := checkIPC(b); err != nil {
+		return nil, fmt.Errorf("decode arrow schema: %w", err)
+	}
 	r, err := ipc.NewReader(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("decode arrow schema: %w", err)

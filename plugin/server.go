@@ -134,6 +134,6 @@ func (e *emitter) Checkpoint(stream string, cursor []byte, done bool) error {
 
 func (e *emitter) Progress(stream string, p Progress) error {
 	return e.send(&pb.ReadMessage{Msg: &pb.ReadMessage_Progress{Progress: &pb.Progress{
-		Stream: stream, Total: p.Total, Fetched: p.Fetched, Calls: p.Calls,
+		Stream: stream, Total: p.Total, Fetched: p.Fetched, Calls: p.Calls, QuotaRemain: p.QuotaRemain,
 	}}})
 }

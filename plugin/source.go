@@ -75,14 +75,18 @@ type Emitter interface {
 	// Checkpoint says every record of stream sent so far is all there is
 	// up to cursor; done says the stream is complete.
 	Checkpoint(stream string, cursor []byte, done bool) error
-	// Progress reports how far stream has got.
+	// Progress reports how far stream has got ("" for the whole Read).
 	Progress(stream string, p Progress) error
 }
 
-// Progress is a stream's progress.
+// Progress is a stream's progress. With an empty stream it is about the
+// whole Read: only Calls and QuotaRemain mean anything.
 type Progress struct {
 	Total   int64
 	Fetched int64
 	// Calls counts API calls by path since the Read began.
 	Calls map[string]int64
+	// QuotaRemain is today's remaining daily quota by API path, as read at
+	// the start of the Read (nil if it was not).
+	QuotaRemain map[string]int64
 }

@@ -17,6 +17,8 @@ const (
 	SnapshotsTable = "wechat_snapshots"
 	// StateTable holds the resumable cursor of each (appid, stream).
 	StateTable = "wxsync_state"
+	// RunsTable records every run of `wxsync sync`, failed ones included.
+	RunsTable = "wxsync_runs"
 )
 
 // Values of wechat_snapshots.complete.
@@ -82,10 +84,39 @@ func stateTable() schema.Stream {
 	}
 }
 
+// runsTable describes wxsync_runs as a schema.Stream. Per-stream and
+// per-path figures are parallel arrays (streams[i] wrote rows[i]), which
+// ClickHouse 18.16 has; it has no Map.
+func runsTable() schema.Stream {
+	u64 := arrow.PrimitiveTypes.Uint64
+	str := arrow.BinaryTypes.String
+	return schema.Stream{
+		Name: RunsTable, Table: RunsTable, Kind: schema.Latest,
+		Doc: "One row per run of `wxsync sync`: when, how it ended, rows per stream, API calls per path, quota left.",
+		Schema: arrow.NewSchema([]arrow.Field{
+			{Name: "run_id", Type: str},
+			{Name: "appid", Type: str},
+			{Name: "started_at", Type: dateTime()},
+			{Name: "finished_at", Type: dateTime()},
+			{Name: "status", Type: str},
+			{Name: "exit_code", Type: arrow.PrimitiveTypes.Uint8},
+			{Name: "streams", Type: arrow.ListOf(str)},
+			{Name: "rows", Type: arrow.ListOf(u64)},
+			{Name: "snapshot_ids", Type: arrow.ListOf(u64)},
+			{Name: "api_paths", Type: arrow.ListOf(str)},
+			{Name: "api_calls", Type: arrow.ListOf(u64)},
+			{Name: "quota_paths", Type: arrow.ListOf(str)},
+			{Name: "quota_remain", Type: arrow.ListOf(u64)},
+			{Name: "error", Type: str},
+		}, nil),
+		OrderBy: []string{"appid", "started_at", "run_id"},
+	}
+}
+
 // tables returns every table Migrate manages: the streams', then the
 // bookkeeping ones.
 func tables() []schema.Stream {
-	return append(schema.All(), snapshotsTable(), stateTable())
+	return append(schema.All(), snapshotsTable(), stateTable(), runsTable())
 }
 
 // CurrentViewDDL returns the CREATE VIEW IF NOT EXISTS statement of the
@@ -123,9 +154,9 @@ func CurrentViewDDL(db string, st schema.Stream) (string, error) {
 }
 
 // Migrate brings the database up to the schema. It is idempotent: it
-// creates the database, every stream table, wechat_snapshots, wxsync_state
-// and the current views when missing, and adds the columns an existing
-// table lacks (ALTER TABLE ... ADD COLUMN). A column whose type differs
+// creates the database, every stream table, wechat_snapshots, wxsync_state,
+// wxsync_runs and the current views when missing, and adds the columns an
+// existing table lacks (ALTER TABLE ... ADD COLUMN). A column whose type differs
 // from the schema's is an error: Migrate never changes a type. Columns the
 // schema does not know are left alone. An existing view is not replaced.
 func (s *Sink) Migrate(ctx context.Context) error {

@@ -32,7 +32,9 @@ func hclogKeys(groups []string, a slog.Attr) slog.Attr {
 	case slog.MessageKey:
 		return slog.Attr{Key: "@message", Value: a.Value}
 	case slog.TimeKey:
-		return slog.Attr{Key: "@timestamp", Value: a.Value}
+		// go-plugin parses exactly this layout (microseconds); a line it
+		// cannot parse is printed raw at debug level, its level lost.
+		return slog.String("@timestamp", a.Value.Time().Format("2006-01-02T15:04:05.000000Z07:00"))
 	}
 	return a
 }

@@ -42,6 +42,7 @@ type Config struct {
 	Plugin           string        `env:"WXSYNC_PLUGIN" flag:"plugin" help:"Path of the wxsync-source-wechat plugin; default: beside the wxsync binary."`
 	LogLevel         string        `env:"WXSYNC_LOG_LEVEL, default=info" flag:"log-level" help:"debug, info, warn or error."`
 	LogFormat        string        `env:"WXSYNC_LOG_FORMAT, default=text" flag:"log-format" help:"text or json."`
+	ProgressInterval time.Duration `env:"WXSYNC_PROGRESS_INTERVAL, default=5s" flag:"progress-interval" help:"When stderr is not a terminal, how often a progress line is logged per stream (on a terminal, bars are drawn instead)."`
 }
 
 // loadConfig reads the environment (through lookup), then the flags in
@@ -98,6 +99,9 @@ func (c Config) Validate(account bool) error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
+	}
+	if c.ProgressInterval <= 0 {
+		errs = append(errs, fmt.Errorf("WXSYNC_PROGRESS_INTERVAL %s: want a positive duration", c.ProgressInterval))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("WXSYNC_LOG_FORMAT %q: want text or json", c.LogFormat))

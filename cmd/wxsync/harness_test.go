@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,11 +15,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wxsync/wxsync/connector/wxsim"
 	"github.com/wxsync/wxsync/sink"
@@ -54,8 +60,13 @@ type env struct {
 	api  *httptest.Server
 	sink *sink.Sink
 	dsn  string
-	// gate, when set, sees every API request before wxsim does.
-	gate func(r *http.Request)
+	// gate, when set, sees every API request before wxsim does. Set it
+	// through setGate: the requests come from other processes, so the race
+	// detector sees no order between a plain assignment and the handler.
+	gate   func(r *http.Request)
+	gateMu sync.Mutex
+	// serving counts the API requests being served (see idle).
+	serving sync.WaitGroup
 }
 
 // newEnv starts wxsim with opts (from wxsim.DefaultOptions) and opens an
@@ -68,8 +79,13 @@ func newEnv(tb testing.TB, opts wxsim.Options) *env {
 	}
 	e := &env{t: tb, sim: sim}
 	e.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e.gate != nil {
-			e.gate(r)
+		e.serving.Add(1)
+		defer e.serving.Done()
+		e.gateMu.Lock()
+		gate := e.gate
+		e.gateMu.Unlock()
+		if gate != nil {
+			gate(r)
 		}
 		sim.ServeHTTP(w, r)
 	}))
@@ -92,11 +108,17 @@ func (e *env) environ(extra ...string) []string {
 		"WECHAT_MAX_RETRY_TIME=5s",
 		"WECHAT_HTTP_TIMEOUT=5s",
 		"CLICKHOUSE_RETRY_TIME=5s",
+		"WXSYNC_STREAMS=followers", // tests of other streams say so in extra
 	}, extra...)
 }
 
 // command returns `wxsync args...` ready to start, stderr captured.
 func (e *env) command(stderr *bytes.Buffer, extraEnv []string, args ...string) *exec.Cmd {
+	// Publish what the test set up (e.gate and what it captures) to the
+	// handlers of the requests this process will make: the handler
+	// acquires gateMu before reading e.gate.
+	e.gateMu.Lock()
+	e.gateMu.Unlock() //nolint:staticcheck // an empty critical section on purpose
 	cmd := exec.Command(filepath.Join(binDir, "wxsync"), args...)
 	cmd.Env = e.environ(extraEnv...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
@@ -212,4 +234,352 @@ func sendSignal(t testing.TB, pid int, sig syscall.Signal) {
 	if err := syscall.Kill(pid, sig); err != nil {
 		t.Fatalf("kill -%d %d: %v", sig, pid, err)
 	}
+}
+
+// setGate sets e.gate (nil: none).
+func (e *env) setGate(gate func(r *http.Request)) {
+	e.gateMu.Lock()
+	defer e.gateMu.Unlock()
+	e.gate = gate
+}
+
+// idle waits until wxsim has answered (or aborted) every API request it
+// received. Call it only when no host or plugin is running, so that no new
+// request can arrive meanwhile.
+func (e *env) idle() { e.serving.Wait() }
+
+// hold holds one API request: see holdUserGet.
+type hold struct {
+	reached chan struct{} // closed when the request arrives
+	release chan struct{} // closed by Release
+	once    sync.Once
+}
+
+// holdUserGet makes the k-th user/get request from now on (1-based) wait
+// in the gate: h.reached is closed when it arrives, and wxsim answers it
+// once h.Release is called, or not at all when its client goes away first.
+// Other requests pass. It replaces e.gate; set it before starting a host.
+func (e *env) holdUserGet(k int) *hold {
+	h := &hold{reached: make(chan struct{}), release: make(chan struct{})}
+	var n atomic.Int64
+	e.setGate(func(r *http.Request) {
+		if r.URL.Path != wxsim.PathUserGet || n.Add(1) != int64(k) {
+			return
+		}
+		close(h.reached)
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+		}
+	})
+	e.t.Cleanup(h.Release) // before the API server closes: it waits for the handler
+	return h
+}
+
+// Release lets the held request through (if it is still there).
+func (h *hold) Release() { h.once.Do(func() { close(h.release) }) }
+
+// wait blocks until the held request has arrived, or fails the test if p
+// exits first.
+func (h *hold) wait(p *proc) {
+	p.t.Helper()
+	select {
+	case <-h.reached:
+	case <-p.exited:
+		p.t.Fatalf("wxsync exited %d before the held request arrived; output:\n%s", p.cmd.ProcessState.ExitCode(), p.out.String())
+	}
+}
+
+// procTimeout bounds how long a test waits for a host process; it is a
+// safety net against hangs, not a timing assertion.
+const procTimeout = 2 * time.Minute
+
+// proc is a host process started by start.
+type proc struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	out    *watchedOutput
+	exited chan struct{} // closed once the process has exited and its output is read
+}
+
+// start starts `wxsync args...` and returns at once. Its combined output
+// can be awaited line by line (waitOutput). The process is killed when the
+// test ends, if it still runs.
+func (e *env) start(extraEnv []string, args ...string) *proc {
+	e.t.Helper()
+	var unused bytes.Buffer
+	cmd := e.command(&unused, extraEnv, args...)
+	p := &proc{t: e.t, cmd: cmd, out: newWatchedOutput(), exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatalf("start wxsync: %v", err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	e.t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// wait waits for the process to exit and returns how it ended (code -1:
+// killed by a signal).
+func (p *proc) wait() result {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(procTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		p.t.Fatalf("wxsync did not exit within %v; killed; output:\n%s", procTimeout, p.out.String())
+	}
+	return result{code: p.cmd.ProcessState.ExitCode(), output: p.out.String()}
+}
+
+// waitExit waits for the process to exit and fails the test unless it
+// exited with want.
+func (p *proc) waitExit(want int) result {
+	p.t.Helper()
+	r := p.wait()
+	if r.code != want {
+		p.t.Fatalf("wxsync exited %d, want %d; output:\n%s", r.code, want, r.output)
+	}
+	return r
+}
+
+// waitOutput blocks until the process has written s, or fails the test if
+// it exits without writing it.
+func (p *proc) waitOutput(s string) {
+	p.t.Helper()
+	for {
+		found, changed := p.out.contains(s)
+		if found {
+			return
+		}
+		select {
+		case <-changed:
+		case <-p.exited:
+			if found, _ := p.out.contains(s); found {
+				return
+			}
+			p.t.Fatalf("wxsync exited %d without writing %q; output:\n%s", p.cmd.ProcessState.ExitCode(), s, p.out.String())
+		}
+	}
+}
+
+// waitCommitted blocks until the host logs (at debug level) that it saved
+// the followers cursor after committing rows followers in this run.
+func (p *proc) waitCommitted(rows int) {
+	p.t.Helper()
+	p.waitOutput(fmt.Sprintf(`msg="cursor saved" stream=followers rows_committed=%d `, rows))
+}
+
+// watchedOutput is an io.Writer that keeps what is written and lets a
+// reader wait for more.
+type watchedOutput struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func newWatchedOutput() *watchedOutput { return &watchedOutput{changed: make(chan struct{})} }
+
+func (w *watchedOutput) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	close(w.changed)
+	w.changed = make(chan struct{})
+	return len(b), nil
+}
+
+// contains reports whether s was written, and returns a channel closed on
+// the next write.
+func (w *watchedOutput) contains(s string) (bool, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Contains(w.buf.String(), s), w.changed
+}
+
+func (w *watchedOutput) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitProcessExit waits for the process behind pidfd to exit (it need not
+// be our child), failing the test after procTimeout.
+func waitProcessExit(t testing.TB, pidfd int, pid int) {
+	t.Helper()
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(procTimeout/time.Millisecond))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("poll pidfd of %d: %v", pid, err)
+		}
+		if n == 0 {
+			t.Fatalf("process %d still runs %v after its parent was killed: an orphan", pid, procTimeout)
+		}
+		return
+	}
+}
+
+// userGets returns the cursor (next_openid) sent by each user/get call in
+// log, in order.
+func userGets(log []wxsim.Call) []string {
+	var out []string
+	for _, c := range log {
+		if c.Path == wxsim.PathUserGet {
+			out = append(out, c.Cursor)
+		}
+	}
+	return out
+}
+
+// walkCalls is the number of user/get calls a clean walk of n followers
+// takes with pages of size in end style style.
+func walkCalls(n, size int, style wxsim.EndStyle) int {
+	pages := (n + size - 1) / size
+	if n == 0 || style == wxsim.EndCountZero {
+		return pages + 1
+	}
+	return pages
+}
+
+// savedCursor is the followers cursor as the plugin saves it (the host
+// treats it as opaque; the tests read it).
+type savedCursor struct {
+	Next     string `json:"next_openid"`
+	Fetched  int64  `json:"fetched"`
+	Total    int64  `json:"total"`
+	Restarts int    `json:"restarts"`
+	// Carry is what the users stream still has to fetch (fewer than 100).
+	Carry []string `json:"carry"`
+}
+
+// savedState is the followers row of wxsync_state.
+type savedState struct {
+	SnapshotID uint64
+	Cursor     savedCursor
+	RawCursor  string
+}
+
+// state returns the followers stream's row of wxsync_state (FINAL); ok is
+// false when there is no row at all.
+func (e *env) state() (st savedState, ok bool) {
+	e.t.Helper()
+	rows := e.rows("SELECT snapshot_id, cursor FROM {db}.wxsync_state FINAL WHERE appid = ? AND stream = 'followers'", e.sim.Options().AppID)
+	switch len(rows) {
+	case 0:
+		return st, false
+	case 1:
+	default:
+		e.t.Fatalf("wxsync_state FINAL has %d followers rows, want at most 1", len(rows))
+	}
+	if _, err := fmt.Sscan(rows[0][0], &st.SnapshotID); err != nil {
+		e.t.Fatal(err)
+	}
+	st.RawCursor = rows[0][1]
+	if st.RawCursor != "" {
+		if err := json.Unmarshal([]byte(st.RawCursor), &st.Cursor); err != nil {
+			e.t.Fatalf("saved cursor %q: %v", st.RawCursor, err)
+		}
+	}
+	return st, true
+}
+
+// snapshotRow is a row of wechat_snapshots FINAL.
+type snapshotRow struct {
+	ID            uint64
+	Complete      uint8
+	Rows          uint64
+	ReportedTotal uint64
+}
+
+// snapshots returns the account's followers snapshots (FINAL), oldest first.
+func (e *env) snapshots() []snapshotRow {
+	e.t.Helper()
+	var out []snapshotRow
+	for _, r := range e.rows("SELECT snapshot_id, complete, rows, reported_total FROM {db}.wechat_snapshots FINAL WHERE appid = ? AND stream = 'followers' ORDER BY snapshot_id", e.sim.Options().AppID) {
+		var s snapshotRow
+		if _, err := fmt.Sscan(strings.Join(r, " "), &s.ID, &s.Complete, &s.Rows, &s.ReportedTotal); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// snapshotIDs returns the distinct openids stored for snapshot id (FINAL), sorted.
+func (e *env) snapshotOpenIDs(id uint64) []string {
+	return e.query("SELECT openid AS x FROM {db}.wechat_followers FINAL WHERE appid = ? AND snapshot_id = ? ORDER BY x", e.sim.Options().AppID, id)
+}
+
+// tables returns the tables and views in the test's database, sorted.
+func (e *env) tables() []string {
+	return e.query("SELECT name AS x FROM system.tables WHERE database = ? ORDER BY x", e.sink.Database())
+}
+
+// rows returns every row of a query, each column as a string.
+func (e *env) rows(q string, args ...any) [][]string {
+	e.t.Helper()
+	q = strings.ReplaceAll(q, "{db}", "`"+e.sink.Database()+"`")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := e.sink.Conn().Query(ctx, q, args...)
+	if err != nil {
+		e.t.Fatalf("query %s: %v", q, err)
+	}
+	defer rows.Close()
+	n := len(rows.Columns())
+	var out [][]string
+	for rows.Next() {
+		vals := make([]any, n)
+		for i, ct := range rows.ColumnTypes() {
+			vals[i] = reflect.New(ct.ScanType()).Interface()
+		}
+		if err := rows.Scan(vals...); err != nil {
+			e.t.Fatalf("query %s: %v", q, err)
+		}
+		row := make([]string, n)
+		for i, v := range vals {
+			row[i] = fmt.Sprint(reflect.ValueOf(v).Elem().Interface())
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// count returns the single number a count query answers.
+func (e *env) count(q string, args ...any) uint64 {
+	e.t.Helper()
+	got := e.query(q, args...)
+	if len(got) != 1 {
+		e.t.Fatalf("query %s: %d rows, want 1", q, len(got))
+	}
+	var n uint64
+	if _, err := fmt.Sscan(got[0], &n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// sorted returns a sorted copy of ids.
+func sorted(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
 }

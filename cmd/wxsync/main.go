@@ -72,6 +72,8 @@ func commands() map[string]command {
 		"check":    {run: runCheck},
 		"discover": {flags: discoverFlags, run: runDiscover},
 		"state":    {flags: stateFlags, run: runState},
+		// Not in usage: for `make docs`, which writes docs/configuration.md.
+		"config-reference": {run: runConfigReference},
 	}
 }
 
@@ -138,28 +140,38 @@ func (e *tempError) Unwrap() error { return e.err }
 
 // report prints err as one line and returns its exit code.
 func report(stderr io.Writer, err error) int {
-	if err == nil {
-		return exitOK
+	code := exitCode(err)
+	switch {
+	case err == nil || code == exitOK: // nothing, or -h
+	case code == exitUsage:
+		fmt.Fprintf(stderr, "wxsync: %v (see 'wxsync sync -h')\n", err)
+	case code == exitConfigErr:
+		fmt.Fprintf(stderr, "wxsync: configuration error: %v\n", err)
+	case code == exitTempFail:
+		fmt.Fprintf(stderr, "wxsync: stopped early, cursor saved; run again later to resume: %v\n", err)
+	default:
+		fmt.Fprintf(stderr, "wxsync: %v\n", err)
 	}
+	return code
+}
+
+// exitCode is the exit code err calls for.
+func exitCode(err error) int {
 	var (
 		ue *usageError
 		ce *configError
 		te *tempError
 	)
 	switch {
-	case errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "wxsync: %v (see 'wxsync sync -h')\n", err)
 		return exitUsage
 	case errors.As(err, &ce):
-		fmt.Fprintf(stderr, "wxsync: configuration error: %v\n", err)
 		return exitConfigErr
 	case errors.As(err, &te):
-		fmt.Fprintf(stderr, "wxsync: stopped early, cursor saved; run again later to resume: %v\n", err)
 		return exitTempFail
 	default:
-		fmt.Fprintf(stderr, "wxsync: %v\n", err)
 		return exitFailure
 	}
 }

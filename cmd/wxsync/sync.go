@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/google/uuid"
 
 	"github.com/wxsync/wxsync/connector/source"
 	"github.com/wxsync/wxsync/plugin"
@@ -26,23 +27,35 @@ const PluginBinary = "wxsync-source-wechat"
 // plugin sends faster than ClickHouse commits.
 const flushRows = 100_000
 
-// runSync syncs cfg's streams. Its error carries the exit code (see report).
+// runSync syncs cfg's streams. Its error carries the exit code (see
+// report). Every run that reaches ClickHouse is recorded in wxsync_runs,
+// and every run ends with a summary on stderr (runs.go).
 func runSync(ctx context.Context, cfg Config, stderr io.Writer) error {
-	if err := cfg.Validate(true); err != nil {
-		return &configError{err}
-	}
-	log, hlog := newLoggers(cfg, stderr)
-	streams, _ := cfg.streamList() // validated above
+	logs := &redirectWriter{w: stderr, stderr: stderr}
+	log, hlog := newLoggers(cfg, logs)
+	r := &syncRun{cfg: cfg, log: log, open: map[string]*streamRun{}, id: uuid.NewString(), started: time.Now(), calls: map[string]int64{}}
+	err := r.run(ctx, hlog, stderr, logs)
+	r.end(ctx, err, stderr)
+	return err
+}
 
-	pluginPath, err := findPlugin(cfg.Plugin)
+// run is the sync itself; runSync records and summarises how it ended.
+func (r *syncRun) run(ctx context.Context, hlog hclogLogger, stderr io.Writer, logs *redirectWriter) error {
+	if err := r.cfg.Validate(true); err != nil {
+		r.openForRecord(ctx)
+		return &configError{err}
+	}
+	r.streams, _ = r.cfg.streamList() // validated above
+
+	sk, err := openSink(ctx, r.cfg, r.log)
+	if err != nil {
+		return err // no ClickHouse, no record
+	}
+	r.sink = sk // closed by end, after the run is recorded
+	pluginPath, err := findPlugin(r.cfg.Plugin)
 	if err != nil {
 		return &configError{err}
 	}
-	sk, err := openSink(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer sk.Close()
 
 	src, err := plugin.Launch(ctx, plugin.ClientConfig{Path: pluginPath, Logger: hlog})
 	if err != nil {
@@ -50,15 +63,18 @@ func runSync(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	defer src.Close()
 
-	r := &syncRun{cfg: cfg, log: log, sink: sk, open: map[string]*streamRun{}}
 	var states []plugin.StreamState
-	for _, name := range streams {
+	resumed := map[string]bool{}
+	for _, name := range r.streams {
 		sr, err := r.prepare(ctx, name)
 		if err != nil {
 			return err
 		}
 		states = append(states, plugin.StreamState{Stream: name, Cursor: sr.cursor})
+		resumed[name] = len(sr.cursor) > 0
 	}
+	r.progress = newProgress(stderr, logs, r.log, r.cfg.ProgressInterval, r.streams, resumed)
+	defer r.progress.stop()
 	return r.read(ctx, src, states)
 }
 
@@ -89,6 +105,14 @@ type syncRun struct {
 	log  *slog.Logger
 	sink *sink.Sink
 	open map[string]*streamRun
+
+	// For the run record and the summary (runs.go).
+	id       string
+	started  time.Time
+	streams  []string         // selected, in run order
+	calls    map[string]int64 // API calls by path, as the plugin counts them
+	quota    map[string]int64 // remaining daily quota by path at the start
+	progress progress
 }
 
 // streamRun is where one stream stands: its snapshot, the cursor it
@@ -166,6 +190,9 @@ type received struct {
 func (r *syncRun) read(ctx context.Context, src *plugin.Client, states []plugin.StreamState) error {
 	readCtx, stopRead := context.WithCancel(ctx)
 	defer stopRead()
+	if r.progress == nil {
+		r.progress = noProgress{}
+	}
 	var host plugin.Host
 	if _, ok := r.open[schema.Users]; ok {
 		host = &profileFilter{sink: r.sink, appid: r.cfg.AppID, maxAge: r.cfg.UsersMaxAge, full: r.cfg.FullRefresh}
@@ -270,6 +297,10 @@ func (r *syncRun) take(m received) error {
 			return msg.Err
 		}
 	}
+	if msg.Progress != nil {
+		r.takeProgress(msg.Stream, msg.Progress)
+		return nil
+	}
 	sr, ok := r.open[msg.Stream]
 	if !ok {
 		if msg.Record != nil {
@@ -287,28 +318,51 @@ func (r *syncRun) take(m received) error {
 		sr.rows += int(msg.Record.NumRows())
 	case msg.Checkpoint != nil:
 		sr.saveable = msg.Checkpoint
-	case msg.Progress != nil:
-		sr.total, sr.fetched = msg.Progress.Total, msg.Progress.Fetched
 	}
 	return nil
 }
 
+// takeProgress files a Progress: its calls and quota for the run record,
+// its counts for the stream and the display. One of the whole Read (stream
+// "") carries only calls and quota; so does, in effect, one of a stream not
+// requested (the follower walk of a users-only sync).
+func (r *syncRun) takeProgress(stream string, p *plugin.Progress) {
+	for path, n := range p.Calls {
+		// Every Progress carries the plugin's running totals: keep the
+		// largest, whatever order concurrent streams' messages came in.
+		r.calls[path] = max(r.calls[path], n)
+	}
+	if len(p.QuotaRemain) > 0 {
+		r.quota = p.QuotaRemain
+	}
+	if sr, ok := r.open[stream]; ok {
+		sr.total, sr.fetched = p.Total, p.Fetched
+		r.progress.update(stream, p.Total, p.Fetched)
+	}
+}
+
 // commit inserts every pending batch, then saves each stream's newest
 // checkpoint, and closes the snapshot of a stream that is done. A cursor is
-// never saved before the rows it covers are committed.
+// never saved before the rows it covers are committed: every stream's rows
+// go in before any cursor is saved, because followers and users share the
+// walk's cursor (the followers one leads a resumed walk), so one stream's
+// cursor may cover another stream's rows.
 func (r *syncRun) commit(ctx context.Context) error {
 	for name, sr := range r.open {
-		if len(sr.pending) > 0 {
-			n, err := r.sink.Insert(ctx, sr.st, r.cfg.AppID, sr.snapshot, sr.pending)
-			for _, rec := range sr.pending {
-				rec.Release()
-			}
-			sr.pending, sr.rows = sr.pending[:0], 0
-			if err != nil {
-				return &tempError{fmt.Errorf("stream %s: insert into ClickHouse failed; the cursor stays at the last committed page: %w", name, err)}
-			}
-			sr.written += int64(n)
+		if len(sr.pending) == 0 {
+			continue
 		}
+		n, err := r.sink.Insert(ctx, sr.st, r.cfg.AppID, sr.snapshot, sr.pending)
+		for _, rec := range sr.pending {
+			rec.Release()
+		}
+		sr.pending, sr.rows = sr.pending[:0], 0
+		if err != nil {
+			return &tempError{fmt.Errorf("stream %s: insert into ClickHouse failed; the cursor stays at the last committed page: %w", name, err)}
+		}
+		sr.written += int64(n)
+	}
+	for name, sr := range r.open {
 		cp := sr.saveable
 		if cp == nil {
 			continue
@@ -345,6 +399,7 @@ func (r *syncRun) finish(ctx context.Context, sr *streamRun) error {
 		return &tempError{fmt.Errorf("stream %s: clear cursor: %w", name, err)}
 	}
 	sr.done, sr.cursor = true, nil
+	r.progress.done(name)
 	return nil
 }
 

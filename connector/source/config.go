@@ -3,6 +3,7 @@ package source
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/wxsync/wxsync/connector/wechat"
@@ -39,10 +40,11 @@ func ParseConfig(b []byte) (Config, error) {
 }
 
 // clientConfig turns the source config into the WeChat client's, starting
-// from the client's defaults so that zero values mean "default".
-func (c Config) clientConfig() wechat.Config {
+// from the client's defaults so that zero values mean "default". The client
+// logs to log (its per-request debug records and its warnings).
+func (c Config) clientConfig(log *slog.Logger) wechat.Config {
 	w := wechat.DefaultConfig()
-	w.AppID, w.Secret = c.AppID, c.Secret
+	w.AppID, w.Secret, w.Logger = c.AppID, c.Secret, log
 	if c.APIBase != "" {
 		w.BaseURL = c.APIBase
 	}

@@ -49,6 +49,9 @@ func decodeListCursor(b []byte) (listCursor, error) {
 	if err := wechat.ValidateOpenID(c.Next); c.Next != "" && err != nil {
 		return listCursor{}, fmt.Errorf("saved cursor: %w (reset it with `wxsync state reset`)", err)
 	}
+	if len(c.Carry) == 0 {
+		c.Carry = nil // "carry":[] is no carry: encode omits it
+	}
 	if len(c.Carry) >= BatchSize {
 		return listCursor{}, fmt.Errorf("saved cursor carries %d openids, more than a batch (reset it with `wxsync state reset`)", len(c.Carry))
 	}
@@ -74,7 +77,13 @@ func (c listCursor) encode() []byte {
 // of list"). One restart per snapshot at most, so a list that really
 // shrank ends after a second walk.
 func (c listCursor) stale(total int64) bool {
-	return c.Restarts == 0 && c.Fetched*100 < total*99
+	if c.Restarts != 0 || c.Fetched < 0 || c.Fetched >= total {
+		return false
+	}
+	// fetched*100 < total*99 ⇔ 100·(total-fetched) > total ⇔
+	// total-fetched > ⌊total/100⌋, which cannot overflow: the saved
+	// cursor and the API's total are untrusted and may be huge.
+	return total-c.Fetched > total/100
 }
 
 // listPager fetches one page of a list after next.
@@ -105,6 +114,8 @@ type walk struct {
 	// checkpoint is given the cursor after each page (done false) and at
 	// the end (done true). Nil emits a checkpoint of stream at once.
 	checkpoint func(cur listCursor, done bool) error
+	// onTotal, if set, is given the total the first page reports.
+	onTotal func(total int64)
 }
 
 // run walks from cur to the end of the list.
@@ -127,6 +138,9 @@ func (w *walk) run(ctx context.Context, cur listCursor) error {
 			return fmt.Errorf("page after next_openid %q: %w", cur.Next, err)
 		}
 		cur.Total = int64(p.Total)
+		if first && w.onTotal != nil {
+			w.onTotal(cur.Total)
+		}
 		if len(p.OpenIDs) == 0 {
 			if first && resumed && cur.stale(cur.Total) {
 				w.log.Warn("saved cursor gave an immediate end of list far short of the total; restarting the walk within the same snapshot",

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"math/big"
 	"reflect"
 	"slices"
 	"strings"
@@ -273,10 +275,32 @@ func FuzzDecodeListCursor(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(``))
 	f.Add([]byte(`{"restarts":1}`))
+	f.Add([]byte(`{"next_openid":"oA","fetched":9223372036854775807,"total":9223372036854775807,"carry":["oB","o-C_9"]}`))
+	f.Add([]byte(`{"next_openid":"o A","fetched":-1,"carry":[""]}`))
+	f.Add([]byte(`{"fetched":1e2,"total":"3","restarts":null,"carry":null}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeListCursor(b)
 		if err != nil {
 			return
+		}
+		// What is accepted is what a walk can resume from.
+		if c.Fetched < 0 || c.Total < 0 || c.Restarts < 0 || len(c.Carry) >= BatchSize {
+			t.Fatalf("accepted %q: %+v", b, c)
+		}
+		if c.Next != "" && wechat.ValidateOpenID(c.Next) != nil {
+			t.Fatalf("accepted %q with next_openid %q", b, c.Next)
+		}
+		for _, id := range c.Carry {
+			if wechat.ValidateOpenID(id) != nil {
+				t.Fatalf("accepted %q carrying openid %q", b, id)
+			}
+		}
+		// stale is exact whatever the counts: fetched < 99% of total.
+		for _, total := range []int64{0, 1, 100, c.Total, c.Fetched, math.MaxInt64} {
+			f, tt := new(big.Int).Mul(big.NewInt(c.Fetched), big.NewInt(100)), new(big.Int).Mul(big.NewInt(total), big.NewInt(99))
+			if want := c.Restarts == 0 && f.Cmp(tt) < 0; c.stale(total) != want {
+				t.Fatalf("cursor %+v: stale(%d) = %v, want %v", c, total, !want, want)
+			}
 		}
 		// A cursor that decodes re-encodes to one that decodes the same.
 		again, err := decodeListCursor(c.encode())

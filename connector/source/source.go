@@ -67,7 +67,7 @@ func (s *Source) Check(ctx context.Context, config []byte) ([]plugin.CheckResult
 		return nil, err
 	}
 	s.setLevel(cfg.LogLevel)
-	api, err := wechat.New(cfg.clientConfig())
+	api, err := wechat.New(cfg.clientConfig(s.log))
 	if err != nil {
 		return []plugin.CheckResult{{Name: "config", Message: err.Error()}}, nil
 	}
@@ -77,6 +77,11 @@ func (s *Source) Check(ctx context.Context, config []byte) ([]plugin.CheckResult
 	}
 	results = append(results, plugin.CheckResult{Name: "token", OK: true, Message: "access token obtained"})
 	page, err := api.ListFollowers(ctx, "")
+	if wechat.IsQuota(err) {
+		// Not a configuration problem: today's calls are spent.
+		return append(results, plugin.CheckResult{Name: "user/get", OK: true, Warning: true,
+			Message: "today's quota is used up, so the permission cannot be checked now; a sync exits 75 until the quota resets: " + err.Error()}), nil
+	}
 	if err != nil {
 		return append(results, plugin.CheckResult{Name: "user/get", Message: err.Error()}), nil
 	}
@@ -89,29 +94,90 @@ func (s *Source) Check(ctx context.Context, config []byte) ([]plugin.CheckResult
 // warning: the sync goes as far as it can and resumes the next day.
 func quotaChecks(ctx context.Context, api *wechat.Client, total int64) []plugin.CheckResult {
 	var out []plugin.CheckResult
-	for _, q := range []struct {
-		path, name, unit string
-		need             int64
-	}{
-		// One call per 10,000 followers, plus the call that ends the list.
-		{"/cgi-bin/user/get", "quota user/get", "pages", (total+PageSize-1)/PageSize + 1},
-		// A full refresh; an incremental run needs far fewer.
-		{"/cgi-bin/user/info/batchget", "quota batchget", "batches of 100 profiles", (total + BatchSize - 1) / BatchSize},
-	} {
-		quota, err := api.Quota(ctx, q.path)
-		if err != nil {
-			out = append(out, plugin.CheckResult{Name: q.name, Message: err.Error()})
+	for _, q := range readQuotas(ctx, api, true) {
+		if q.err != nil {
+			out = append(out, plugin.CheckResult{Name: q.name, Message: q.err.Error()})
 			continue
 		}
-		msg := fmt.Sprintf("%d of %d calls left today; a full sync of %d followers needs %d (%s)", quota.Remain, quota.DailyLimit, total, q.need, q.unit)
+		q.plan(total, 0)
+		msg := fmt.Sprintf("%d of %d calls left today; a full sync of %d followers needs %d (%s)", q.quota.Remain, q.quota.DailyLimit, total, q.need, q.unit)
 		r := plugin.CheckResult{Name: q.name, OK: true, Message: msg}
-		if quota.Remain < q.need {
+		if q.short() {
 			r.Warning = true
 			r.Message = msg + ": it cannot finish today; a sync goes as far as the quota allows, exits 75, and resumes from its cursor tomorrow"
 		}
 		out = append(out, r)
 	}
 	return out
+}
+
+// quotaPlan is today's quota of one endpoint of the follower walk against
+// what listing the remaining followers needs of it. `wxsync check` and the
+// start of a Read (warnQuota) both use it.
+type quotaPlan struct {
+	path, name, unit string
+	// per is how many followers one call covers.
+	per int64
+	// extra is how many calls a walk needs beyond one per `per` followers.
+	extra int64
+	quota wechat.Quota
+	err   error // quota/get failed
+	// need is the calls the remaining followers need (set by plan).
+	need int64
+}
+
+// readQuotas reads today's quota of user/get and, with profiles, of
+// batchget, one quota/get call each. A failed read is kept in its plan's
+// err.
+func readQuotas(ctx context.Context, api *wechat.Client, profiles bool) []quotaPlan {
+	plans := []quotaPlan{
+		// One call per 10,000 followers, plus the call that ends the list.
+		{path: "/cgi-bin/user/get", name: "quota user/get", unit: "pages", per: PageSize, extra: 1},
+	}
+	if profiles {
+		// A full refresh; an incremental run needs far fewer.
+		plans = append(plans, quotaPlan{path: "/cgi-bin/user/info/batchget", name: "quota batchget", unit: "batches of 100 profiles", per: BatchSize})
+	}
+	for i := range plans {
+		plans[i].quota, plans[i].err = api.Quota(ctx, plans[i].path)
+	}
+	return plans
+}
+
+// plan sets q.need for the followers of total not yet fetched.
+func (q *quotaPlan) plan(total, fetched int64) {
+	left := max(total-fetched, 0)
+	q.need = (left+q.per-1)/q.per + q.extra
+}
+
+// short reports whether today's quota is known to be too small for q.need.
+func (q quotaPlan) short() bool { return q.err == nil && q.quota.Remain < q.need }
+
+// warnQuota logs, before the walk goes far, how far today's quota will take
+// it when it cannot finish: the run then syncs that far, stops on 45009
+// (exit 75) and the next run resumes from the cursor. It is the plugin, not
+// the host, that plans: only the plugin talks to the API (the host has no
+// token), and it already reads quotas for `wxsync check`. total is the
+// follower count the API reports, fetched how many the snapshot has.
+func (s *Source) warnQuota(plans []quotaPlan, total, fetched int64) {
+	for _, q := range plans {
+		if q.err != nil {
+			continue
+		}
+		q.plan(total, fetched)
+		if !q.short() {
+			continue
+		}
+		reach := min(fetched+q.quota.Remain*q.per, total)
+		what := "followers listed"
+		if q.per == BatchSize {
+			what = "profiles fetched, if every remaining profile is due"
+		}
+		s.log.Warn(fmt.Sprintf("today's quota cannot finish this sync: %s has %d of %d calls left and the remaining %d followers need %d (%s); "+
+			"the run will get to about %d of %d %s, then stop with exit 75 and resume from its cursor on the next run",
+			q.path, q.quota.Remain, q.quota.DailyLimit, max(total-fetched, 0), q.need, q.unit, reach, total, what),
+			"path", q.path, "remain", q.quota.Remain, "daily_limit", q.quota.DailyLimit, "need", q.need, "total", total, "fetched", fetched, "reach", reach)
+	}
 }
 
 // Read syncs the requested streams in order.
@@ -122,10 +188,13 @@ func (s *Source) Read(ctx context.Context, req plugin.ReadRequest, out plugin.Em
 		return plugin.ConfigError(err)
 	}
 	s.setLevel(cfg.LogLevel)
-	api, err := wechat.New(cfg.clientConfig())
+	api, err := wechat.New(cfg.clientConfig(s.log))
 	if err != nil {
 		return plugin.ConfigError(err)
 	}
+	// The last message before the Read ends (and before its Error, if
+	// any): every API call made, the one that ended the Read included.
+	defer func() { _ = out.Progress("", plugin.Progress{Calls: api.Calls()}) }()
 	cursors := map[string][]byte{}
 	for _, st := range states {
 		if _, err := schema.Lookup(st.Stream); err != nil {

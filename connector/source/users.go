@@ -41,6 +41,9 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 	// The list walked is always the followers'; its records are emitted
 	// only when the followers stream is wanted.
 	w := &walk{stream: schema.Followers, records: followers, page: api.ListFollowers, calls: api.Calls, out: out, log: s.log}
+	if err := s.planQuota(ctx, api, users, cur, w, out); err != nil {
+		return err
+	}
 	if !users {
 		return w.run(ctx, cur)
 	}
@@ -58,8 +61,7 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 		// One page's worth of batches queued lets the walk list the next
 		// page while the workers fetch this one.
 		work:              make(chan profileBatch, PageSize/BatchSize+concurrency),
-		carry:             append([]string(nil), cur.Carry...),
-		checkpointStreams: []string{schema.Users},
+		checkpointStreams: []string{schema.Users}, carry: append([]string(nil), cur.Carry...),
 	}
 	if followers {
 		p.checkpointStreams = []string{schema.Followers, schema.Users}
@@ -69,7 +71,17 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 	}
 	w.onPage = p.page
 	w.checkpoint = p.checkpoint
-	walkErr := w.run(wctx, cur)
+	// The openids the cursor carries were due when it was saved, but a batch
+	// sent after that checkpoint may have fetched them since (the run then
+	// stopped before the next one): they go through the host's filter
+	// again, like a page's.
+	var walkErr error
+	if false {
+		walkErr = p.page(wctx, cur.Carry)
+	}
+	if walkErr == nil {
+		walkErr = w.run(wctx, cur)
+	}
 	close(p.work)
 	workErr := g.Wait()
 	if walkErr != nil && (workErr == nil || wctx.Err() == nil || ctx.Err() != nil) {
@@ -80,6 +92,49 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 		return workErr
 	}
 	return p.flushed()
+}
+
+// planQuota reads today's quota of the walk's endpoints before it lists
+// anything, reports it to the host, and warns (warnQuota) when the walk
+// cannot finish today: at once when resuming (the cursor knows the total)
+// or when no user/get call is left, else once the first page tells the
+// total (asking user/get for it would spend the very quota being planned).
+// A failed quota/get is logged and the walk goes on: the quota is then
+// found the hard way, by 45009.
+func (s *Source) planQuota(ctx context.Context, api *wechat.Client, users bool, cur listCursor, w *walk, out plugin.Emitter) error {
+	// The token first: its failure (a wrong secret, a host off the IP
+	// whitelist) ends the Read as it would at the first page, rather than
+	// pass for a failed quota/get.
+	if err := api.Token(ctx); err != nil {
+		return err
+	}
+	plans := readQuotas(ctx, api, users)
+	remain := map[string]int64{}
+	for _, q := range plans {
+		if q.err != nil {
+			s.log.Warn("could not read today's quota; the sync goes on without a plan", "path", q.path, "error", q.err.Error())
+			continue
+		}
+		remain[q.path] = q.quota.Remain
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := out.Progress("", plugin.Progress{Calls: api.Calls(), QuotaRemain: remain}); err != nil {
+		return err
+	}
+	if cur.Total > 0 {
+		s.warnQuota(plans, cur.Total, cur.Fetched)
+		return nil
+	}
+	if q := plans[0]; q.err == nil && q.quota.Remain == 0 {
+		s.log.Warn(fmt.Sprintf("today's quota cannot finish this sync: %s has no call left (daily limit %d); the run will stop at its first call with exit 75 and resume on the next run",
+			q.path, q.quota.DailyLimit), "path", q.path, "remain", 0, "daily_limit", q.quota.DailyLimit)
+		return nil
+	}
+	fetched := cur.Fetched
+	w.onTotal = func(total int64) { s.warnQuota(plans, total, fetched) }
+	return nil
 }
 
 // profileBatch is one batchget call's worth of openids.
@@ -218,6 +273,13 @@ func (p *profiles) emitReady() error {
 	for len(p.markers) > 0 && p.markers[0].upto <= p.doneUpTo {
 		m := p.markers[0]
 		p.markers = p.markers[1:]
+		if m.done {
+			// Every batch is in: the final counts go just before the
+			// done checkpoint (a worker's own Progress may come later).
+			if err := p.out.Progress(schema.Users, plugin.Progress{Total: p.planned, Fetched: p.fetched, Calls: p.calls()}); err != nil {
+				return err
+			}
+		}
 		for _, st := range p.checkpointStreams {
 			if err := p.out.Checkpoint(st, m.cur.encode(), m.done); err != nil {
 				return err

@@ -20,6 +20,10 @@ const (
 	// force_refresh=true stable-token requests.
 	forceRefreshSpacing = 30 * time.Second
 	maxTokenLen         = 2048
+	// maxTokenTTL caps the lifetime a token answer may claim (WeChat says
+	// 7200 s): a larger expires_in would overflow time.Duration and leave
+	// the token never cached, one token request per call.
+	maxTokenTTL = 24 * time.Hour
 )
 
 // Token obtains an access token, or checks that the cached one is still
@@ -173,7 +177,7 @@ func (t *tokenCache) fetch(ctx context.Context, force bool) (string, error) {
 	if res.ExpiresIn <= 0 {
 		return "", req.responseError(fmt.Sprintf("expires_in is %d, want a positive number of seconds", res.ExpiresIn), nil)
 	}
-	ttl := time.Duration(res.ExpiresIn) * time.Second
+	ttl := time.Duration(min(res.ExpiresIn, int64(maxTokenTTL/time.Second))) * time.Second
 	early := min(maxEarlyRefresh, ttl/earlyRefreshFraction)
 	t.mu.Lock()
 	t.token = tok

@@ -949,7 +949,10 @@ func (x *Checkpoint) GetDone() bool {
 	return false
 }
 
-// Progress reports how far a stream has got.
+// Progress reports how far a stream has got. A Progress with an empty
+// stream is about the whole Read: only its calls and quota_remain count
+// (the source sends one as its last message before returning, so that the
+// host's count of calls includes the call that ended the Read).
 type Progress struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Stream string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
@@ -957,7 +960,11 @@ type Progress struct {
 	Total   int64 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
 	Fetched int64 `protobuf:"varint,3,opt,name=fetched,proto3" json:"fetched,omitempty"`
 	// calls counts API calls by path so far in this Read.
-	Calls         map[string]int64 `protobuf:"bytes,4,rep,name=calls,proto3" json:"calls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Calls map[string]int64 `protobuf:"bytes,4,rep,name=calls,proto3" json:"calls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// quota_remain is today's remaining daily quota by API path, as the
+	// source read it (openapi/quota/get) at the start of the Read; empty if
+	// it did not.
+	QuotaRemain   map[string]int64 `protobuf:"bytes,5,rep,name=quota_remain,json=quotaRemain,proto3" json:"quota_remain,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1016,6 +1023,13 @@ func (x *Progress) GetFetched() int64 {
 func (x *Progress) GetCalls() map[string]int64 {
 	if x != nil {
 		return x.Calls
+	}
+	return nil
+}
+
+func (x *Progress) GetQuotaRemain() map[string]int64 {
+	if x != nil {
+		return x.QuotaRemain
 	}
 	return nil
 }
@@ -1134,14 +1148,18 @@ const file_source_proto_rawDesc = "" +
 	"Checkpoint\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\fR\x06cursor\x12\x12\n" +
-	"\x04done\x18\x03 \x01(\bR\x04done\"\xc9\x01\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\"\xd9\x02\n" +
 	"\bProgress\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x03R\x05total\x12\x18\n" +
 	"\afetched\x18\x03 \x01(\x03R\afetched\x12;\n" +
-	"\x05calls\x18\x04 \x03(\v2%.wxsync.source.v1.Progress.CallsEntryR\x05calls\x1a8\n" +
+	"\x05calls\x18\x04 \x03(\v2%.wxsync.source.v1.Progress.CallsEntryR\x05calls\x12N\n" +
+	"\fquota_remain\x18\x05 \x03(\v2+.wxsync.source.v1.Progress.QuotaRemainEntryR\vquotaRemain\x1a8\n" +
 	"\n" +
 	"CallsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a>\n" +
+	"\x10QuotaRemainEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xc1\x01\n" +
 	"\x05Error\x120\n" +
@@ -1174,7 +1192,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_source_proto_goTypes = []any{
 	(Error_Kind)(0),              // 0: wxsync.source.v1.Error.Kind
 	(*NeedProfilesRequest)(nil),  // 1: wxsync.source.v1.NeedProfilesRequest
@@ -1196,6 +1214,7 @@ var file_source_proto_goTypes = []any{
 	(*Progress)(nil),             // 17: wxsync.source.v1.Progress
 	(*Error)(nil),                // 18: wxsync.source.v1.Error
 	nil,                          // 19: wxsync.source.v1.Progress.CallsEntry
+	nil,                          // 20: wxsync.source.v1.Progress.QuotaRemainEntry
 }
 var file_source_proto_depIdxs = []int32{
 	5,  // 0: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
@@ -1208,22 +1227,23 @@ var file_source_proto_depIdxs = []int32{
 	17, // 7: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
 	18, // 8: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
 	19, // 9: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
-	0,  // 10: wxsync.source.v1.Error.kind:type_name -> wxsync.source.v1.Error.Kind
-	3,  // 11: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
-	6,  // 12: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
-	9,  // 13: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
-	13, // 14: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
-	1,  // 15: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
-	4,  // 16: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
-	7,  // 17: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
-	10, // 18: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
-	14, // 19: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
-	2,  // 20: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	20, // 10: wxsync.source.v1.Progress.quota_remain:type_name -> wxsync.source.v1.Progress.QuotaRemainEntry
+	0,  // 11: wxsync.source.v1.Error.kind:type_name -> wxsync.source.v1.Error.Kind
+	3,  // 12: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
+	6,  // 13: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
+	9,  // 14: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
+	13, // 15: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
+	1,  // 16: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
+	4,  // 17: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
+	7,  // 18: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
+	10, // 19: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
+	14, // 20: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
+	2,  // 21: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
+	17, // [17:22] is the sub-list for method output_type
+	12, // [12:17] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -1243,7 +1263,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

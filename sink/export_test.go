@@ -1,0 +1,13 @@
+package sink
+
+import (
+	"github.com/apache/arrow/go/v15/arrow"
+
+	"github.com/wxsync/wxsync/schema"
+)
+
+// BuildColumns exposes buildColumns, the conversion of the plugin's record
+// batches into the columns of an insert, to the fuzz target.
+func BuildColumns(st schema.Stream, appid string, snapshotID uint64, recs []arrow.Record) ([]any, int, error) {
+	return buildColumns(st, appid, snapshotID, recs)
+}
