@@ -3,9 +3,11 @@ package plugin
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"time"
 
@@ -30,7 +32,14 @@ type ClientConfig struct {
 	Checksum []byte
 	// AutoMTLS secures the host–plugin connection with one-off certificates.
 	AutoMTLS bool
+	// Env, when not nil, is the plugin's whole environment (go-plugin adds
+	// its handshake variables); nil passes the host's environment on.
+	Env []string
 }
+
+// ErrChecksumMismatch is wrapped by Launch's error when the plugin binary's
+// SHA-256 is not ClientConfig.Checksum; the binary was not run.
+var ErrChecksumMismatch = errors.New("the source plugin's SHA-256 checksum does not match")
 
 // Client is the host's handle on a running source plugin.
 type Client struct {
@@ -45,6 +54,7 @@ type Client struct {
 // client for it. Close kills the plugin.
 func Launch(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	cmd := exec.Command(cfg.Path)
+	cmd.Env = cfg.Env
 	setParentDeathSignal(cmd)
 	gcfg := &goplugin.ClientConfig{
 		HandshakeConfig:  Handshake(),
@@ -53,6 +63,7 @@ func Launch(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:           cfg.Logger,
 		AutoMTLS:         cfg.AutoMTLS,
+		SkipHostEnv:      cfg.Env != nil,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes),
 		)},
@@ -62,6 +73,10 @@ func Launch(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	gp := goplugin.NewClient(gcfg)
 	rpc, err := gp.Client()
+	if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
+		gp.Kill()
+		return nil, fmt.Errorf("source plugin %s: %w: its SHA-256 is %s, want %x; refusing to run it", cfg.Path, ErrChecksumMismatch, fileSHA256(cfg.Path), cfg.Checksum)
+	}
 	if err != nil {
 		gp.Kill()
 		return nil, fmt.Errorf("start source plugin %s: %w", cfg.Path, err)
@@ -73,6 +88,20 @@ func Launch(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	d := raw.(*dispensed)
 	return &Client{gp: gp, src: d.src, broker: d.broker, mem: memory.NewGoAllocator(), exited: gp.Exited}, nil
+}
+
+// fileSHA256 returns the hex SHA-256 of the file at path, or why not.
+func fileSHA256(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Close stops the plugin process.
@@ -208,9 +237,14 @@ func (r *ReadStream) Next() (Message, error) {
 	if err != nil {
 		return Message{}, r.c.callErr("read", err)
 	}
+	return decodeMessage(m, r.c.mem)
+}
+
+// decodeMessage turns one ReadMessage from the plugin into a Message.
+func decodeMessage(m *pb.ReadMessage, mem memory.Allocator) (Message, error) {
 	switch x := m.GetMsg().(type) {
 	case *pb.ReadMessage_Record:
-		rec, err := DecodeRecord(x.Record.GetArrowIpc(), r.c.mem)
+		rec, err := DecodeRecord(x.Record.GetArrowIpc(), mem)
 		if err != nil {
 			return Message{}, fmt.Errorf("read: stream %s: %w", x.Record.GetStream(), err)
 		}

@@ -33,14 +33,6 @@ const (
 	fbHeaderRecordBatch = 3
 )
 
-// fbAcceptedTypes are the Arrow types (Schema.fbs Type union) a plugin may
-// send: those whose arrays validateArray checks. Dictionaries, unions,
-// views, large and fixed-size layouts are refused.
-var fbAcceptedTypes = map[uint8]bool{
-	2: true, 3: true, 4: true, 5: true, 6: true, // Int, FloatingPoint, Binary, Utf8, Bool
-	8: true, 9: true, 10: true, 12: true, 13: true, 18: true, // Date, Time, Timestamp, List, Struct_, Duration
-}
-
 var errFB = errors.New("malformed flatbuffer metadata")
 
 // fbTable is a flatbuffer table with bounds-checked access.
@@ -213,8 +205,11 @@ type fbBudget struct {
 	nodes, buffers   int
 }
 
-// fbBuffers is the number of buffers arrow's reader takes for a field of
-// each accepted type (validity bitmap included), children not included.
+// fbBuffers is, for each Arrow type (Schema.fbs Type union) a plugin may
+// send, the number of buffers arrow's reader takes for a field of it
+// (validity bitmap included, children not): the types whose arrays
+// validateArray checks. Dictionaries, unions, views, large and fixed-size
+// layouts are refused.
 var fbBuffers = map[uint8]int{
 	2: 2, 3: 2, 6: 2, 8: 2, 9: 2, 10: 2, 18: 2, // fixed width: validity, values
 	4: 3, 5: 3, // binary, utf8: validity, offsets, values
@@ -275,11 +270,12 @@ func checkField(f fbTable, depth int, budget *fbBudget) error {
 	if err != nil {
 		return err
 	}
-	if !fbAcceptedTypes[typ] {
+	nb, ok := fbBuffers[typ]
+	if !ok {
 		return fmt.Errorf("a field of Arrow type #%d, which a plugin may not send", typ)
 	}
 	budget.nodes++
-	budget.buffers += fbBuffers[typ]
+	budget.buffers += nb
 	if p, err := f.field(12, 4); p != 0 || err != nil {
 		return errors.Join(errors.New("a dictionary-encoded field, which a plugin may not send"), err)
 	}

@@ -39,7 +39,7 @@ func runCheck(ctx context.Context, cfg Config, _ any, args []string, stdout, std
 	// The plugin, and through it the account.
 	if path, err := findPlugin(cfg.Plugin); err != nil {
 		add(false, "plugin", err.Error())
-	} else if src, err := plugin.Launch(ctx, plugin.ClientConfig{Path: path, Logger: hlog}); err != nil {
+	} else if src, err := launchPlugin(ctx, cfg, path, hlog); err != nil {
 		add(false, "plugin", err.Error())
 	} else {
 		defer src.Close()

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/wxsync/wxsync/connector/wechat"
 	"github.com/wxsync/wxsync/schema"
 )
 
@@ -40,6 +43,8 @@ type Config struct {
 	UsersMaxAge      time.Duration `env:"WXSYNC_USERS_MAX_AGE, default=168h" flag:"users-max-age" help:"Profiles older than this are fetched again; newer ones are not."`
 	FullRefresh      bool          `env:"WXSYNC_FULL_REFRESH, default=false" flag:"full-refresh" help:"Fetch every follower's profile, however fresh."`
 	Plugin           string        `env:"WXSYNC_PLUGIN" flag:"plugin" help:"Path of the wxsync-source-wechat plugin; default: beside the wxsync binary."`
+	PluginSHA256     string        `env:"WXSYNC_PLUGIN_SHA256" flag:"plugin-sha256" help:"SHA-256 (hex) the plugin binary must have; a mismatch refuses to run it (exit 78). Empty: not checked."`
+	PluginMTLS       bool          `env:"WXSYNC_PLUGIN_MTLS, default=true" flag:"plugin-mtls" help:"Secure the host–plugin gRPC connection (and its broker) with one-off mutual TLS certificates."`
 	LogLevel         string        `env:"WXSYNC_LOG_LEVEL, default=info" flag:"log-level" help:"debug, info, warn or error."`
 	LogFormat        string        `env:"WXSYNC_LOG_FORMAT, default=text" flag:"log-format" help:"text or json."`
 	ProgressInterval time.Duration `env:"WXSYNC_PROGRESS_INTERVAL, default=5s" flag:"progress-interval" help:"When stderr is not a terminal, how often a progress line is logged per stream (on a terminal, bars are drawn instead)."`
@@ -66,6 +71,16 @@ func (c Config) Validate(account bool) error {
 	var errs []error
 	if account && c.AppID == "" {
 		errs = append(errs, errors.New("WECHAT_APPID (--appid) is not set"))
+	}
+	if c.AppID != "" {
+		if err := wechat.ValidateAppID(c.AppID); err != nil {
+			errs = append(errs, fmt.Errorf("WECHAT_APPID (--appid): %w", err))
+		}
+	}
+	if c.PluginSHA256 != "" {
+		if b, err := hex.DecodeString(c.PluginSHA256); err != nil || len(b) != sha256.Size {
+			errs = append(errs, fmt.Errorf("WXSYNC_PLUGIN_SHA256 %q: want the 64 hex digits of a SHA-256 (sha256sum wxsync-source-wechat)", c.PluginSHA256))
+		}
 	}
 	if account && c.Secret == "" {
 		errs = append(errs, errors.New("WECHAT_SECRET is not set"))

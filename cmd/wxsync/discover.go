@@ -9,7 +9,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/wxsync/wxsync/plugin"
 	"github.com/wxsync/wxsync/schema"
 )
 
@@ -64,7 +63,7 @@ func runDiscover(ctx context.Context, cfg Config, opts any, args []string, stdou
 		return &configError{err}
 	}
 	_, hlog := newLoggers(cfg, stderr)
-	src, err := plugin.Launch(ctx, plugin.ClientConfig{Path: path, Logger: hlog})
+	src, err := launchPlugin(ctx, cfg, path, hlog)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func smallPages() wxsim.Options {
 }
 
 // debug is the environment that makes the host log each saved cursor
-// (waitCommitted).
+// (waitSaved).
 var debug = []string{"WXSYNC_LOG_LEVEL=debug"}
 
 // wantOneSnapshot fails the test unless the account has exactly one
@@ -149,6 +149,7 @@ func TestSyncDuplicatePages(t *testing.T) {
 func TestSyncTotalDrift(t *testing.T) {
 	for _, style := range []wxsim.EndStyle{wxsim.EndCountZero, wxsim.EndEmptyNext} {
 		t.Run(style.String(), func(t *testing.T) {
+			t.Parallel()
 			opts := smallPages()
 			opts.EndStyle = style
 			opts.Churn = wxsim.Churn{AfterCalls: 2, Add: 400, Remove: 300}
@@ -200,6 +201,7 @@ func TestSyncTotalDrift(t *testing.T) {
 func TestSyncQuotaDays(t *testing.T) {
 	for _, style := range []wxsim.EndStyle{wxsim.EndCountZero, wxsim.EndEmptyNext} {
 		t.Run(style.String(), func(t *testing.T) {
+			t.Parallel()
 			opts := smallPages()
 			opts.EndStyle = style
 			opts.Quotas[wxsim.PathUserGet] = 2
@@ -307,7 +309,7 @@ func (e *env) stopAtPage(k int, extraEnv ...string) (*proc, *hold) {
 	h := e.holdUserGet(k)
 	p := e.start(append(slices.Clone(debug), extraEnv...), "sync")
 	h.wait(p)
-	p.waitCommitted((k - 1) * e.sim.Options().PageSize)
+	e.waitSaved(p, (k-1)*e.sim.Options().PageSize)
 	return p, h
 }
 
@@ -377,6 +379,7 @@ func TestSyncPluginKilled(t *testing.T) {
 func TestSyncInterrupted(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, smallPages())
 			ids := e.sim.FollowerOpenIDs()
 			p, h := e.stopAtPage(3)
@@ -405,6 +408,7 @@ func TestSyncInterrupted(t *testing.T) {
 func TestSyncSecondRunNewSnapshot(t *testing.T) {
 	for _, retention := range []int{1, 7} {
 		t.Run(fmt.Sprintf("retention=%d", retention), func(t *testing.T) {
+			t.Parallel()
 			keep := fmt.Sprintf("WXSYNC_SNAPSHOT_RETENTION=%d", retention)
 			e := newEnv(t, smallPages())
 			e.sync(exitOK, keep)
@@ -457,6 +461,7 @@ func TestSyncOutputHasNoSecrets(t *testing.T) {
 	}{
 		{name: "revoked", revoke: true, want: exitOK},
 		{name: "revoked/classic", revoke: true, env: []string{"WECHAT_TOKEN_MODE=classic"}, want: exitOK},
+		{name: "revoked/json", revoke: true, env: []string{"WXSYNC_LOG_FORMAT=json"}, want: exitOK},
 		{name: "42001", faults: userGet(2, wxsim.FaultExpired), want: exitOK},
 		{name: "40001", faults: userGet(2, wxsim.FaultInvalidToken), want: exitOK},
 		{name: "busy", faults: []wxsim.Fault{{Path: wxsim.PathUserGet, Call: 2, Times: 2, Kind: wxsim.FaultBusy}}, want: exitOK},
@@ -470,6 +475,7 @@ func TestSyncOutputHasNoSecrets(t *testing.T) {
 		{name: "40125", env: []string{"WECHAT_SECRET=" + secret + "-wrong"}, want: exitConfigErr},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			opts := smallPages()
 			opts.Secret, opts.Faults = secret, c.faults
 			e := newEnv(t, opts)
@@ -489,8 +495,8 @@ func TestSyncOutputHasNoSecrets(t *testing.T) {
 			if c.revoke && len(tokens) < 2 {
 				t.Fatalf("%d tokens issued, want a second one after the revocation", len(tokens))
 			}
-			if !strings.Contains(r.output, `level=DEBUG`) {
-				t.Fatalf("no debug output:\n%s", r.output)
+			if !strings.Contains(r.output, "wechat request") {
+				t.Fatalf("no debug record of the WeChat client's requests:\n%s", r.output)
 			}
 			for _, s := range append([]string{secret}, tokens...) {
 				if i := strings.Index(r.output, s); i >= 0 {
@@ -580,6 +586,7 @@ func TestSyncExitCodes(t *testing.T) {
 		{name: "not a plugin", env: []string{"WXSYNC_PLUGIN=/bin/true"}, want: exitFailure, says: []string{"start source plugin /bin/true"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			opts := smallPages()
 			opts.Faults = c.faults
 			e := newEnv(t, opts)

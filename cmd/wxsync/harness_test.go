@@ -356,29 +356,39 @@ func (p *proc) waitExit(want int) result {
 
 // waitOutput blocks until the process has written s, or fails the test if
 // it exits without writing it.
-func (p *proc) waitOutput(s string) {
+func (p *proc) waitOutput(s string) { p.waitOutputN(s, 1) }
+
+// waitOutputN blocks until the process has written s n times, or fails the
+// test if it exits first.
+func (p *proc) waitOutputN(s string, n int) {
 	p.t.Helper()
 	for {
-		found, changed := p.out.contains(s)
+		found, changed := p.out.contains(s, n)
 		if found {
 			return
 		}
 		select {
 		case <-changed:
 		case <-p.exited:
-			if found, _ := p.out.contains(s); found {
+			if found, _ := p.out.contains(s, n); found {
 				return
 			}
-			p.t.Fatalf("wxsync exited %d without writing %q; output:\n%s", p.cmd.ProcessState.ExitCode(), s, p.out.String())
+			p.t.Fatalf("wxsync exited %d without writing %q %d times; output:\n%s", p.cmd.ProcessState.ExitCode(), s, n, p.out.String())
 		}
 	}
 }
 
-// waitCommitted blocks until the host logs (at debug level) that it saved
-// the followers cursor after committing rows followers in this run.
-func (p *proc) waitCommitted(rows int) {
-	p.t.Helper()
-	p.waitOutput(fmt.Sprintf(`msg="cursor saved" stream=followers rows_committed=%d `, rows))
+// waitSaved blocks until the host running in p has saved the followers
+// cursor after fetched followers: it checks wxsync_state each time the host
+// logs (at debug level) that it saved a followers cursor.
+func (e *env) waitSaved(p *proc, fetched int) {
+	e.t.Helper()
+	for n := 1; ; n++ {
+		p.waitOutputN(`msg="cursor saved" stream=followers `, n)
+		if st, ok := e.state(); ok && st.Cursor.Fetched == int64(fetched) {
+			return
+		}
+	}
 }
 
 // watchedOutput is an io.Writer that keeps what is written and lets a
@@ -400,12 +410,12 @@ func (w *watchedOutput) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// contains reports whether s was written, and returns a channel closed on
-// the next write.
-func (w *watchedOutput) contains(s string) (bool, <-chan struct{}) {
+// contains reports whether s was written n times, and returns a channel
+// closed on the next write.
+func (w *watchedOutput) contains(s string, n int) (bool, <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return strings.Contains(w.buf.String(), s), w.changed
+	return strings.Count(w.buf.String(), s) >= n, w.changed
 }
 
 func (w *watchedOutput) String() string {

@@ -33,6 +33,8 @@ var referenceExamples = map[string]string{
 	"WXSYNC_USERS_MAX_AGE":      "24h",
 	"WXSYNC_FULL_REFRESH":       "true",
 	"WXSYNC_PLUGIN":             "/usr/local/libexec/wxsync/wxsync-source-wechat",
+	"WXSYNC_PLUGIN_SHA256":      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+	"WXSYNC_PLUGIN_MTLS":        "false",
 	"WXSYNC_LOG_LEVEL":          "debug",
 	"WXSYNC_LOG_FORMAT":         "json",
 	"WXSYNC_PROGRESS_INTERVAL":  "1m",

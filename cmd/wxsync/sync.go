@@ -57,7 +57,7 @@ func (r *syncRun) run(ctx context.Context, hlog hclogLogger, stderr io.Writer, l
 		return &configError{err}
 	}
 
-	src, err := plugin.Launch(ctx, plugin.ClientConfig{Path: pluginPath, Logger: hlog})
+	src, err := launchPlugin(ctx, r.cfg, pluginPath, hlog)
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 		// One page's worth of batches queued lets the walk list the next
 		// page while the workers fetch this one.
 		work:              make(chan profileBatch, PageSize/BatchSize+concurrency),
-		checkpointStreams: []string{schema.Users}, carry: append([]string(nil), cur.Carry...),
+		checkpointStreams: []string{schema.Users},
 	}
 	if followers {
 		p.checkpointStreams = []string{schema.Followers, schema.Users}
@@ -76,7 +76,7 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 	// stopped before the next one): they go through the host's filter
 	// again, like a page's.
 	var walkErr error
-	if false {
+	if len(cur.Carry) > 0 {
 		walkErr = p.page(wctx, cur.Carry)
 	}
 	if walkErr == nil {

@@ -198,6 +198,16 @@ func (c Config) Validate() error {
 
 func validAppID(s string) bool { return checkOpenID(s) == "" }
 
+// ValidateAppID returns an error unless s looks like an AppID: 1–64 bytes
+// of A-Z a-z 0-9 _ - (wx followed by 16 hex digits in practice). [New]
+// applies the same rule.
+func ValidateAppID(s string) error {
+	if !validAppID(s) {
+		return fmt.Errorf("%q does not look like an AppID (letters, digits, '_' or '-', at most 64, e.g. wx0123456789abcdef)", s)
+	}
+	return nil
+}
+
 const redacted = "REDACTED"
 
 func redactSecret(s string) string {

@@ -8,6 +8,13 @@
 # 127.0.0.1 only and runs with UTC as its time zone. Starting is idempotent: a
 # server that already answers on TCP_PORT is left alone. Used by `make
 # clickhouse`, .ci/run and the fault tests that need a disposable server.
+#
+# Optional, from the environment (the TLS and password tests use them):
+#   CH_TLS_CERT, CH_TLS_KEY, CH_TLS_PORT  PEM certificate and key: also serve the
+#                                        native protocol over TLS on CH_TLS_PORT
+#   CH_USER, CH_PASSWORD                 add a user with that password (stored as
+#                                        its SHA-256), allowed only CH_USER_DB
+#   CH_USER_DB                           its database (default: any)
 set -euo pipefail
 
 cmd=${1:?usage: clickhouse.sh start|stop DIR [TCP_PORT HTTP_PORT]}
@@ -35,6 +42,33 @@ start)
     exit 0
   fi
   mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
+  tls_xml=""
+  if [ -n "${CH_TLS_CERT:-}" ]; then
+    : "${CH_TLS_KEY:?CH_TLS_KEY must name the key of CH_TLS_CERT}" "${CH_TLS_PORT:?CH_TLS_PORT must be set with CH_TLS_CERT}"
+    tls_xml="<tcp_port_secure>$CH_TLS_PORT</tcp_port_secure>
+  <openSSL><server>
+    <certificateFile>$CH_TLS_CERT</certificateFile>
+    <privateKeyFile>$CH_TLS_KEY</privateKeyFile>
+    <verificationMode>none</verificationMode>
+    <loadDefaultCAFile>false</loadDefaultCAFile>
+    <cacheSessions>true</cacheSessions>
+    <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+    <preferServerCiphers>true</preferServerCiphers>
+  </server></openSSL>"
+  fi
+  user_xml=""
+  if [ -n "${CH_USER:-}" ]; then
+    : "${CH_PASSWORD:?CH_PASSWORD must be set with CH_USER}"
+    dbs=""
+    [ -n "${CH_USER_DB:-}" ] && dbs="<allow_databases><database>$CH_USER_DB</database></allow_databases>"
+    user_xml="<$CH_USER>
+      <password_sha256_hex>$(printf '%s' "$CH_PASSWORD" | sha256sum | cut -d' ' -f1)</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+      $dbs
+    </$CH_USER>"
+  fi
   cat >"$dir/config.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
@@ -58,9 +92,10 @@ start)
   <timezone>UTC</timezone>
   <mark_cache_size>536870912</mark_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
+  $tls_xml
 </yandex>
 XML
-  cat >"$dir/users.xml" <<'XML'
+  cat >"$dir/users.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
   <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
@@ -71,6 +106,7 @@ XML
       <profile>default</profile>
       <quota>default</quota>
     </default>
+    $user_xml
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
@@ -78,7 +114,7 @@ XML
   nohup clickhouse-server --config-file="$dir/config.xml" --pid-file="$dir/clickhouse.pid" \
     >"$dir/log/stdout.log" 2>&1 </dev/null &
   for _ in $(seq 1 300); do
-    if answers "$tcp"; then
+    if answers "$tcp" && { [ -z "${CH_TLS_PORT:-}" ] || (exec 3<>"/dev/tcp/127.0.0.1/$CH_TLS_PORT") 2>/dev/null; }; then
       echo "clickhouse.sh: ClickHouse $(clickhouse-client --port "$tcp" --query 'SELECT version()') on 127.0.0.1:$tcp (data in $dir)" >&2
       exit 0
     fi
