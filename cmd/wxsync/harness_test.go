@@ -593,3 +593,97 @@ func sorted(ids []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// smallPages is an account of 5,500 followers listed 1,000 a page: six
+// pages, cheap to walk, with a cursor worth saving after each.
+func smallPages() wxsim.Options {
+	o := wxsim.DefaultOptions()
+	o.Followers, o.PageSize = 5500, 1000
+	return o
+}
+
+// debug is the environment that makes the host log each saved cursor
+// (waitSaved).
+var debug = []string{"WXSYNC_LOG_LEVEL=debug"}
+
+// wantOneSnapshot fails the test unless the account has exactly one
+// followers snapshot, id (0: any), complete, holding exactly the current
+// followers, and no saved state. It returns the snapshot's id.
+func (e *env) wantOneSnapshot(id uint64) uint64 {
+	e.t.Helper()
+	e.wantCurrent()
+	n := uint64(e.sim.Total())
+	snaps := e.snapshots()
+	if len(snaps) != 1 || (id != 0 && snaps[0].ID != id) || snaps[0].Complete != 1 || snaps[0].Rows != n || snaps[0].ReportedTotal != n {
+		e.t.Fatalf("wechat_snapshots = %+v, want one complete snapshot (id %d) of %d rows", snaps, id, n)
+	}
+	if st, ok := e.state(); ok && (st.SnapshotID != 0 || st.RawCursor != "") {
+		e.t.Fatalf("wxsync_state after a complete sync = %+v, want it cleared", st)
+	}
+	return snaps[0].ID
+}
+
+// wantResumable fails the test unless the account has one snapshot in
+// progress whose saved cursor is the one after page pages (of size
+// PageSize) of ids, with every row before it committed. It returns the
+// snapshot's id and the saved next_openid.
+func (e *env) wantResumable(ids []string, pages int) (uint64, string) {
+	e.t.Helper()
+	fetched := min(pages*e.sim.Options().PageSize, len(ids))
+	st, ok := e.state()
+	want := savedCursor{Next: ids[fetched-1], Fetched: int64(fetched), Total: int64(len(ids))}
+	if !ok || st.SnapshotID == 0 || !reflect.DeepEqual(st.Cursor, want) {
+		e.t.Fatalf("wxsync_state = %+v (found %v), want snapshot in progress with cursor %+v", st, ok, want)
+	}
+	snaps := e.snapshots()
+	if n := len(snaps); n == 0 || snaps[n-1].ID != st.SnapshotID || snaps[n-1].Complete != 0 {
+		e.t.Fatalf("wechat_snapshots = %+v, want the newest (%d) in progress", snaps, st.SnapshotID)
+	}
+	if got, want := e.snapshotOpenIDs(st.SnapshotID), sorted(ids[:fetched]); !slices.Equal(got, want) {
+		e.t.Fatalf("snapshot %d holds %d openids, want the first %d pages (%d): %s", st.SnapshotID, len(got), pages, len(want), firstDiff(got, want))
+	}
+	return st.SnapshotID, st.Cursor.Next
+}
+
+// wantUserGets fails the test unless the user/get calls since the last
+// ResetCalls sent exactly these cursors.
+func (e *env) wantUserGets(want []string) {
+	e.t.Helper()
+	if got := userGets(e.sim.CallLog()); !slices.Equal(got, want) {
+		e.t.Fatalf("user/get calls sent cursors %q, want %q", got, want)
+	}
+}
+
+// walkCursors is the cursors a clean walk of ids sends, from after
+// followers on ("" = from the start), in pages of size.
+func walkCursors(ids []string, after, size int, style wxsim.EndStyle) []string {
+	out := []string{""}
+	if after > 0 {
+		out[0] = ids[after-1]
+	}
+	for pos := after; pos < len(ids); {
+		pos = min(pos+size, len(ids))
+		if pos == len(ids) && style == wxsim.EndEmptyNext {
+			break // the last page says so itself
+		}
+		out = append(out, ids[pos-1])
+	}
+	return out
+}
+
+// stopAtPage starts a sync whose user/get call k is held, and returns once
+// that call has arrived and the host has committed the pages before it, so
+// the saved cursor is the one after page k-1.
+func (e *env) stopAtPage(k int, extraEnv ...string) (*proc, *hold) {
+	e.t.Helper()
+	h := e.holdUserGet(k)
+	p := e.start(append(slices.Clone(debug), extraEnv...), "sync")
+	h.wait(p)
+	e.waitSaved(p, (k-1)*e.sim.Options().PageSize)
+	return p, h
+}
+
+// runRecords returns "status exit_code" of each run in wxsync_runs.
+func (e *env) runRecords() []string {
+	return e.query("SELECT concat(status, ' ', toString(exit_code)) AS x FROM {db}.wxsync_runs ORDER BY started_at, x")
+}

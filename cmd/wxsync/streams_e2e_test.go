@@ -27,11 +27,11 @@ import (
 	"github.com/wxsync/wxsync/sink/sinktest"
 )
 
-// allStreams selects every stream (the harness's default is followers only).
-const allStreams = "WXSYNC_STREAMS=followers,users,tags,blacklist"
+// streamsAll selects every stream (the harness's default is followers only).
+const streamsAll = "WXSYNC_STREAMS=followers,users,tags,blacklist"
 
-// accountStreams selects the follower walk and the profiles riding it.
-const accountStreams = "WXSYNC_STREAMS=followers,users"
+// streamsAccount selects the follower walk and the profiles riding it.
+const streamsAccount = "WXSYNC_STREAMS=followers,users"
 
 // batchTap records the openids of every batchget request wxsim receives.
 type batchTap struct {
@@ -154,9 +154,9 @@ type storedProfile struct {
 	QRSceneStr     string
 }
 
-// profiles returns the account's rows of wechat_users FINAL by openid,
+// storedProfiles returns the account's rows of wechat_users FINAL by openid,
 // failing the test on a repeated openid.
-func (e *env) profiles() map[string]storedProfile {
+func (e *env) storedProfiles() map[string]storedProfile {
 	e.t.Helper()
 	q := strings.ReplaceAll("SELECT openid, subscribe, language, toUnixTimestamp(subscribe_time), toString(subscribe_time, 'UTC'), "+
 		"unionid, remark, groupid, arrayStringConcat(arrayMap(x -> toString(x), tagid_list), ','), subscribe_scene, qr_scene, qr_scene_str "+
@@ -206,7 +206,7 @@ func profileOf(p wxsim.Profile) storedProfile {
 // Profile now.
 func (e *env) wantProfiles(want []string) {
 	e.t.Helper()
-	got := e.profiles()
+	got := e.storedProfiles()
 	have := make([]string, 0, len(got))
 	for id := range got {
 		have = append(have, id)
@@ -215,7 +215,7 @@ func (e *env) wantProfiles(want []string) {
 	e.wantProfilesOf(got, want)
 }
 
-// wantProfilesOf fails the test unless got (from profiles) holds the
+// wantProfilesOf fails the test unless got (from storedProfiles) holds the
 // profile of each of ids, equal field by field to wxsim's Profile now.
 func (e *env) wantProfilesOf(got map[string]storedProfile, ids []string) {
 	e.t.Helper()
@@ -316,7 +316,7 @@ func TestStreamsUsersExactAndIncremental(t *testing.T) {
 		t.Fatalf("%d followers: %d calls expected, the test wants 230", n, calls)
 	}
 
-	e.sync(exitOK, allStreams)
+	e.sync(exitOK, streamsAll)
 	e.wantCurrent()
 	e.wantProfiles(e.sim.FollowerOpenIDs())
 	e.wantBatchGets(calls)
@@ -326,7 +326,7 @@ func TestStreamsUsersExactAndIncremental(t *testing.T) {
 
 	t.Log("a rerun with nothing new fetches no profile")
 	e.sim.ResetCalls()
-	e.sync(exitOK, allStreams)
+	e.sync(exitOK, streamsAll)
 	e.wantBatchGets(0)
 	if s := e.snapshots(); len(s) != 2 || s[0].Complete != 1 || s[1].Complete != 1 {
 		t.Fatalf("followers snapshots %+v, want 2 complete", s)
@@ -336,7 +336,7 @@ func TestStreamsUsersExactAndIncremental(t *testing.T) {
 
 	t.Log("a rerun with --full-refresh fetches every profile again (WXSYNC_FULL_REFRESH: TestStreamsUsersMaxAge)")
 	e.sim.ResetCalls()
-	e.syncArgs(exitOK, []string{accountStreams}, "--full-refresh")
+	e.syncArgs(exitOK, []string{streamsAccount}, "--full-refresh")
 	e.wantBatchGets(calls)
 	wantSameSet(t, "openids sent to batchget", tap.take(), e.sim.FollowerOpenIDs())
 	e.wantProfiles(e.sim.FollowerOpenIDs())
@@ -344,7 +344,7 @@ func TestStreamsUsersExactAndIncremental(t *testing.T) {
 	t.Log("after 500 new followers, a rerun fetches theirs only")
 	added := e.sim.AddFollowers(500)
 	e.sim.ResetCalls()
-	e.sync(exitOK, allStreams)
+	e.sync(exitOK, streamsAll)
 	if got := len(batchGetSizes(e.sim.CallLog())); got > 5 {
 		t.Fatalf("%d batchget calls for 500 new followers, want at most 5", got)
 	}
@@ -354,8 +354,9 @@ func TestStreamsUsersExactAndIncremental(t *testing.T) {
 	e.wantTags()
 }
 
-// 45009 in the middle of the profiles: exit 75, and the rerun fetches no
-// profile that the first run committed, and ends with every profile exact.
+// 45009 in the middle of the profiles: exit 75, and the rerun fetches
+// exactly the profiles the first run did not commit, each once, and ends
+// with every profile exact.
 func TestStreamsUsersQuotaResume(t *testing.T) {
 	const stopAt = 40 // the batchget call the fault makes answer 45009
 	for _, tc := range []struct {
@@ -375,7 +376,7 @@ func TestStreamsUsersQuotaResume(t *testing.T) {
 			tc.opts(&o)
 			e := newEnv(t, o)
 			tap := e.tapBatchGets(nil)
-			r := e.sync(exitTempFail, accountStreams)
+			r := e.sync(exitTempFail, streamsAccount)
 			if !strings.Contains(r.output, "45009") {
 				t.Fatalf("the run does not say 45009; output:\n%s", r.output)
 			}
@@ -384,13 +385,13 @@ func TestStreamsUsersQuotaResume(t *testing.T) {
 			if len(committed) == 0 || len(committed) >= e.sim.Total() {
 				t.Fatalf("%d profiles committed by the run stopped by 45009, want some but not all %d", len(committed), e.sim.Total())
 			}
-			e.wantProfilesOf(e.profiles(), committed)
+			e.wantProfilesOf(e.storedProfiles(), committed)
 			if f, u := e.accountState(); f != u {
 				t.Fatalf("saved cursors differ: followers %q, users %q", f, u)
 			}
 
 			tc.clear(e.sim)
-			e.sync(exitOK, accountStreams)
+			e.sync(exitOK, streamsAccount)
 			again := tap.take()
 			done := map[string]bool{}
 			for _, id := range committed {
@@ -405,6 +406,13 @@ func TestStreamsUsersQuotaResume(t *testing.T) {
 			if len(refetched) > 0 {
 				t.Fatalf("the rerun fetched %d profiles the first run had committed, e.g. %s", len(refetched), refetched[0])
 			}
+			var missing []string
+			for _, id := range e.sim.FollowerOpenIDs() {
+				if !done[id] {
+					missing = append(missing, id)
+				}
+			}
+			wantSameSet(t, "openids the rerun sent to batchget", again, missing)
 			e.wantOneSnapshot(0)
 			e.wantProfiles(e.sim.FollowerOpenIDs())
 			if f, u := e.accountState(); f != "" || u != "" {
@@ -423,7 +431,7 @@ func TestStreamsUsersUnsubscribed(t *testing.T) {
 	// of them on the pages listed by then get subscribe 0, deterministically
 	// (the walk lists page 1 before any batch exists).
 	e.tapBatchGets(func() { e.sim.RemoveFollowers(300) })
-	e.sync(exitOK, accountStreams)
+	e.sync(exitOK, streamsAccount)
 	_, removed := e.sim.Churned()
 	if len(removed) != 300 {
 		t.Fatalf("%d followers removed, want 300", len(removed))
@@ -460,23 +468,23 @@ func TestStreamsUsersMaxAge(t *testing.T) {
 	e.insertBareProfiles(days, now.Add(-72*time.Hour))
 	e.insertBareProfiles(fresh, now.Add(-time.Hour))
 
-	e.sync(exitOK, accountStreams, "WXSYNC_USERS_MAX_AGE=100h")
+	e.sync(exitOK, streamsAccount, "WXSYNC_USERS_MAX_AGE=100h")
 	wantSameSet(t, "fetched with max age 100h", tap.take(), month)
-	e.wantProfilesOf(e.profiles(), month)
+	e.wantProfilesOf(e.storedProfiles(), month)
 
-	e.sync(exitOK, accountStreams, "WXSYNC_USERS_MAX_AGE=48h")
+	e.sync(exitOK, streamsAccount, "WXSYNC_USERS_MAX_AGE=48h")
 	wantSameSet(t, "fetched with max age 48h", tap.take(), days)
-	e.wantProfilesOf(e.profiles(), days)
+	e.wantProfilesOf(e.storedProfiles(), days)
 
-	e.sync(exitOK, accountStreams) // the default, 168h
+	e.sync(exitOK, streamsAccount) // the default, 168h
 	wantSameSet(t, "fetched with the default max age", tap.take(), nil)
 
-	e.sync(exitOK, accountStreams, "WXSYNC_USERS_MAX_AGE=30m")
+	e.sync(exitOK, streamsAccount, "WXSYNC_USERS_MAX_AGE=30m")
 	wantSameSet(t, "fetched with max age 30m", tap.take(), fresh)
 	e.wantProfiles(ids)
 
 	e.sim.ResetCalls()
-	e.sync(exitOK, accountStreams, "WXSYNC_FULL_REFRESH=true")
+	e.sync(exitOK, streamsAccount, "WXSYNC_FULL_REFRESH=true")
 	wantSameSet(t, "fetched with WXSYNC_FULL_REFRESH=true", tap.take(), ids)
 	e.wantBatchGets((len(ids) + 99) / 100)
 	e.wantProfiles(ids)
@@ -607,7 +615,7 @@ func TestStreamsUsersConcurrency(t *testing.T) {
 			o.Followers, o.PageSize = 12345, 700
 			e := newEnv(t, o)
 			tap := e.tapBatchGets(nil)
-			e.sync(exitOK, accountStreams, fmt.Sprintf("WXSYNC_USERS_CONCURRENCY=%d", workers))
+			e.sync(exitOK, streamsAccount, fmt.Sprintf("WXSYNC_USERS_CONCURRENCY=%d", workers))
 			e.wantOneSnapshot(0)
 			e.wantProfiles(e.sim.FollowerOpenIDs())
 			e.wantBatchGets((o.Followers + 99) / 100)

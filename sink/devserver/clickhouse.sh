@@ -113,6 +113,7 @@ XML
 XML
   nohup clickhouse-server --config-file="$dir/config.xml" --pid-file="$dir/clickhouse.pid" \
     >"$dir/log/stdout.log" 2>&1 </dev/null &
+  echo $! >"$dir/server.pid" # 18.16 ignores --pid-file
   for _ in $(seq 1 300); do
     if answers "$tcp" && { [ -z "${CH_TLS_PORT:-}" ] || (exec 3<>"/dev/tcp/127.0.0.1/$CH_TLS_PORT") 2>/dev/null; }; then
       echo "clickhouse.sh: ClickHouse $(clickhouse-client --port "$tcp" --query 'SELECT version()') on 127.0.0.1:$tcp (data in $dir)" >&2
@@ -125,12 +126,13 @@ XML
   exit 1
   ;;
 stop)
-  if [ -f "$dir/clickhouse.pid" ]; then
-    pid=$(cat "$dir/clickhouse.pid")
+  for f in "$dir/clickhouse.pid" "$dir/server.pid"; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    rm -f "$dir/clickhouse.pid"
-  fi
+    rm -f "$f"
+  done
   ;;
 *)
   echo "usage: clickhouse.sh start|stop DIR [TCP_PORT HTTP_PORT]" >&2
