@@ -76,18 +76,24 @@ var (
 	str       = arrow.BinaryTypes.String
 )
 
+// openIDListSchema is the row of a list of openids kept as snapshots
+// (followers, blacklist).
+func openIDListSchema() *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{
+		sinkField(ColAppID, str),
+		sinkField(ColSnapshotID, arrow.PrimitiveTypes.Uint64),
+		field(ColOpenID, str),
+		field(ColFetchedAt, tsSeconds),
+	}, nil)
+}
+
 // All returns every stream, in the order a sync runs them.
 func All() []Stream {
 	return []Stream{
 		{
 			Name: Followers, Table: "wechat_followers", Kind: Snapshot, CurrentView: "wechat_followers_current",
-			Doc: "Every follower's openid, one complete list per snapshot (GET /cgi-bin/user/get).",
-			Schema: arrow.NewSchema([]arrow.Field{
-				sinkField(ColAppID, str),
-				sinkField(ColSnapshotID, arrow.PrimitiveTypes.Uint64),
-				field(ColOpenID, str),
-				field(ColFetchedAt, tsSeconds),
-			}, nil),
+			Doc:     "Every follower's openid, one complete list per snapshot (GET /cgi-bin/user/get).",
+			Schema:  openIDListSchema(),
 			OrderBy: []string{ColAppID, ColSnapshotID, ColOpenID},
 		},
 		{
@@ -126,13 +132,8 @@ func All() []Stream {
 		},
 		{
 			Name: Blacklist, Table: "wechat_blacklist", Kind: Snapshot, CurrentView: "wechat_blacklist_current",
-			Doc: "Every blacklisted openid, one complete list per snapshot (POST /cgi-bin/tags/members/getblacklist).",
-			Schema: arrow.NewSchema([]arrow.Field{
-				sinkField(ColAppID, str),
-				sinkField(ColSnapshotID, arrow.PrimitiveTypes.Uint64),
-				field(ColOpenID, str),
-				field(ColFetchedAt, tsSeconds),
-			}, nil),
+			Doc:     "Every blacklisted openid, one complete list per snapshot (POST /cgi-bin/tags/members/getblacklist).",
+			Schema:  openIDListSchema(),
 			OrderBy: []string{ColAppID, ColSnapshotID, ColOpenID},
 		},
 	}
