@@ -13,6 +13,7 @@ import (
 // followed by the batch), so that every message stands on its own.
 func EncodeRecord(rec arrow.Record) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(encodedSizeHint(rec))
 	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()))
 	if err := w.Write(rec); err != nil {
 		return nil, fmt.Errorf("encode arrow record: %w", err)
@@ -21,6 +22,27 @@ func EncodeRecord(rec arrow.Record) ([]byte, error) {
 		return nil, fmt.Errorf("encode arrow record: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// encodedSizeHint is about the size of rec framed by EncodeRecord: its
+// buffers, padded, plus room for the schema and the batch's metadata.
+func encodedSizeHint(rec arrow.Record) int {
+	n := 4096
+	var add func(d arrow.ArrayData)
+	add = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += b.Len() + 8
+			}
+		}
+		for _, c := range d.Children() {
+			add(c)
+		}
+	}
+	for _, col := range rec.Columns() {
+		add(col.Data())
+	}
+	return n
 }
 
 // DecodeRecord reads back a record batch framed by EncodeRecord. The stream

@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -70,6 +71,14 @@ func (s *Sink) Insert(ctx context.Context, st schema.Stream, appid string, snaps
 	return n, nil
 }
 
+// insertBlockRows is the most rows sendColumns puts in one block of an
+// INSERT. A larger batch goes out as several blocks of the one INSERT, which
+// ClickHouse squashes back into one part: the driver then reuses its column
+// buffers from block to block instead of growing them (in 1.25x steps, each
+// a copy) to the size of the whole batch, and the server reads a block
+// while the next is encoded.
+const insertBlockRows = 16384
+
 // sendColumns inserts one batch whose columns, in query order, are typed
 // slices of equal length.
 func (s *Sink) sendColumns(ctx context.Context, query string, cols []any) error {
@@ -78,9 +87,25 @@ func (s *Sink) sendColumns(ctx context.Context, query string, cols []any) error 
 		return fmt.Errorf("prepare batch: %w", err)
 	}
 	defer func() { _ = batch.Close() }()
-	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
-			return fmt.Errorf("append column %d: %w", i, err)
+	n := 0
+	if len(cols) > 0 {
+		n = reflect.ValueOf(cols[0]).Len()
+	}
+	for lo := 0; ; lo += insertBlockRows {
+		hi := min(lo+insertBlockRows, n)
+		for i, c := range cols {
+			if n > insertBlockRows {
+				c = reflect.ValueOf(c).Slice(lo, hi).Interface()
+			}
+			if err := batch.Column(i).Append(c); err != nil {
+				return fmt.Errorf("append column %d: %w", i, err)
+			}
+		}
+		if hi >= n {
+			break
+		}
+		if err := batch.Flush(); err != nil {
+			return fmt.Errorf("send block: %w", err)
 		}
 	}
 	if err := batch.Send(); err != nil {

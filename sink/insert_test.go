@@ -278,3 +278,34 @@ func TestInsertRejectsBadBatches(t *testing.T) {
 		t.Errorf("a rejected batch reported as not committed (it was never sent): %v", err)
 	}
 }
+
+// A batch larger than one block goes out as several blocks of one INSERT:
+// every row arrives, once, in a single part.
+func TestInsertLargeBatchIsOnePart(t *testing.T) {
+	s := sinktest.Open(t, sink.Config{})
+	st := stream(t, schema.Followers)
+	ctx := ctxT(t)
+	if err := s.Conn().Exec(ctx, "SYSTEM STOP MERGES "+s.Database()+".wechat_followers"); err != nil {
+		t.Fatal(err)
+	}
+	var recs []arrow.Record
+	for r := range 4 {
+		rows := make([][]any, 15000)
+		for i := range rows {
+			rows[i] = []any{fmt.Sprintf("o%027d", r*len(rows)+i), t0}
+		}
+		rec := sinktest.Record(t, st, rows...)
+		defer rec.Release()
+		recs = append(recs, rec)
+	}
+	insert(t, s, st, "wxapp1", 3, recs...)
+	if n := count(t, s, "SELECT uniqExact(openid) FROM "+s.Database()+".wechat_followers WHERE appid = 'wxapp1' AND snapshot_id = 3"); n != 60000 {
+		t.Fatalf("%d distinct openids, want 60000", n)
+	}
+	if n := count(t, s, "SELECT count() FROM "+s.Database()+".wechat_followers"); n != 60000 {
+		t.Fatalf("%d rows, want 60000", n)
+	}
+	if n := count(t, s, "SELECT count() FROM system.parts WHERE database = ? AND table = 'wechat_followers' AND active", s.Database()); n != 1 {
+		t.Fatalf("the insert made %d parts, want 1", n)
+	}
+}

@@ -48,14 +48,20 @@ func checkKey(appid, stream string) error {
 
 // LoadState returns the latest saved state of (appid, stream). ok is false
 // when there is none or when it was reset (ResetState), so that the caller
-// starts afresh in both cases.
+// starts afresh in both cases. A transient failure is retried like a
+// write: a pooled connection found broken must not end the run.
 func (s *Sink) LoadState(ctx context.Context, appid, stream string) (st State, ok bool, err error) {
 	if err := checkKey(appid, stream); err != nil {
 		return State{}, false, fmt.Errorf("load state: %w", err)
 	}
-	rows, err := s.queryStates(ctx, "WHERE `appid` = ? AND `stream` = ?", appid, stream)
+	var rows []StateRow
+	err = s.retry(ctx, fmt.Sprintf("load state of %s for %s", stream, appid), func(ctx context.Context) error {
+		var err error
+		rows, err = s.queryStates(ctx, "WHERE `appid` = ? AND `stream` = ?", appid, stream)
+		return err
+	})
 	if err != nil {
-		return State{}, false, fmt.Errorf("load state of %s for %s: %w", stream, appid, err)
+		return State{}, false, err
 	}
 	if len(rows) == 0 {
 		return State{}, false, nil

@@ -39,7 +39,7 @@ const (
 	benchFlatGrowth  = 0.25      // "flat": peak at the largest N at most 25% above the smallest N's
 	benchRounds      = 3         // rounds of (fetch floor, insert floor, sync) per size; the best of each counts
 	benchSamplePoll  = 50 * time.Millisecond
-	benchMergeWait   = 5 * time.Minute
+	benchMergeWait   = 30 * time.Second // longest wait for a quiet server before a step
 )
 
 // benchRound is one round at one account size: both floors, then the sync.
@@ -472,8 +472,9 @@ func benchWantRows(b *testing.B, e *env, db, appid string, n int) {
 	}
 }
 
-// benchWaitMerges waits until ClickHouse runs no merge, so that one step's
-// background work does not slow the next.
+// benchWaitMerges waits, up to benchMergeWait, until ClickHouse runs no
+// merge, so that the background work of one step does not slow the next.
+// On a server others use too it may not get there: it goes on regardless.
 func benchWaitMerges(b *testing.B, e *env) {
 	b.Helper()
 	deadline := time.Now().Add(benchMergeWait)
@@ -485,11 +486,8 @@ func benchWaitMerges(b *testing.B, e *env) {
 		if err != nil {
 			b.Fatalf("system.merges: %v", err)
 		}
-		if running == 0 {
+		if running == 0 || time.Now().After(deadline) {
 			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("ClickHouse still runs %d merges after %v", running, benchMergeWait)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -516,7 +514,11 @@ func benchReport(b *testing.B, results []benchResult) string {
 	p("| memory | %s |\n", benchMemTotal())
 	p("| OS | %s |\n", benchOSName())
 	p("| Go | %s %s/%s |\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	p("| ClickHouse | %s |\n\n", chVersion)
+	server := "?"
+	if u, err := url.Parse(sinktest.BaseDSN()); err == nil {
+		server = u.Host
+	}
+	p("| ClickHouse | %s, at %s |\n\n", chVersion, server)
 
 	p("## Results\n\n")
 	p("Each size was measured in %d rounds (fetch floor, insert floor, sync). Times are the best round of\n", benchRounds)
@@ -584,8 +586,8 @@ func benchReport(b *testing.B, results []benchResult) string {
 	p("  in turn, in %d rounds each. Every round uses a fresh wxsim account (default options: 10,000 openids\n", benchRounds)
 	p("  per page, seed 1) and fresh databases on the ClickHouse server of `CLICKHOUSE_DSN`. wxsim runs inside\n")
 	p("  the test process (`httptest`, plain HTTP on 127.0.0.1) and shares the machine's %d cores with\n", runtime.NumCPU())
-	p("  everything else, for the floors and the sync alike. Before each step the benchmark waits until\n")
-	p("  `system.merges` is empty, and it drops each database once measured.\n")
+	p("  everything else, for the floors and the sync alike. Before each step the benchmark waits (up to\n")
+	p("  %v) until `system.merges` is empty, and it drops each database once measured.\n", benchMergeWait)
 	p("- **Fetch floor**: a minimal Go client (`net/http`, `encoding/json`) gets one classic token, then\n")
 	p("  walks `GET /cgi-bin/user/get` along `next_openid`, decoding each page into a struct holding a\n")
 	p("  `[]string` and discarding it; wall time from the token request to the last page.\n")

@@ -419,11 +419,13 @@ func TestSyncOutputHasNoSecrets(t *testing.T) {
 
 // What a run that fails wrote to ClickHouse.
 const (
-	// wroteNothing: ClickHouse was never reached: the (empty) database
+	// wroteNothing: ClickHouse was never reached, or the configuration
+	// failed validation and the run never started: the (empty) database
 	// holds no table.
 	wroteNothing = iota + 1
-	// wroteRecord: the tables exist and hold one row, the run's record in
-	// wxsync_runs; no snapshot was begun, no state saved.
+	// wroteRecord: the run started (its configuration is valid) and failed
+	// before it began a snapshot: the tables exist and hold one row, the
+	// run's record in wxsync_runs; no snapshot was begun, no state saved.
 	wroteRecord
 	// wroteBegun: besides the run record, the snapshots are begun (the
 	// followers one: in progress, no rows, saved in the state with no
@@ -462,9 +464,9 @@ func TestSyncExitCodes(t *testing.T) {
 			says: []string{`giving up after 2 attempt\(s\)`, "errcode -1"}, wrote: wroteBegun, rerun: true},
 
 		{name: "no appid", env: []string{"WECHAT_APPID="}, want: exitConfigErr,
-			says: []string{`WECHAT_APPID \(--appid\) is not set`}, wrote: wroteRecord},
+			says: []string{`WECHAT_APPID \(--appid\) is not set`}, wrote: wroteNothing},
 		{name: "no secret", env: []string{"WECHAT_SECRET="}, want: exitConfigErr,
-			says: []string{"WECHAT_SECRET is not set"}, wrote: wroteRecord},
+			says: []string{"WECHAT_SECRET is not set"}, wrote: wroteNothing},
 		{name: "48001", faults: userGet(1, 1, wxsim.FaultUnauthorized), want: exitConfigErr,
 			says: []string{"errcode 48001 " + rid, "verify the account", "接口权限"}, wrote: wroteBegun, rerun: true},
 		// A host off the whitelist is refused every call.
@@ -479,7 +481,7 @@ func TestSyncExitCodes(t *testing.T) {
 		{name: "clickhouse unreachable", env: []string{"CLICKHOUSE_DSN=clickhouse://u:" + password + "@127.0.0.1:1/db"}, want: exitConfigErr,
 			says: []string{"ClickHouse: .*127.0.0.1:1"}, wrote: wroteNothing},
 		{name: "unknown stream", args: []string{"sync", "--streams", "nope"}, want: exitConfigErr,
-			says: []string{`WXSYNC_STREAMS \(--streams\)`, "nope"}, wrote: wroteRecord},
+			says: []string{`WXSYNC_STREAMS \(--streams\)`, "nope"}, wrote: wroteNothing},
 		{name: "no plugin", env: []string{"WXSYNC_PLUGIN=/nonexistent/wxsync-source-wechat"}, want: exitConfigErr,
 			says: []string{"source plugin /nonexistent/wxsync-source-wechat not found"}, wrote: wroteRecord},
 

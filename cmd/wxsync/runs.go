@@ -21,25 +21,6 @@ import (
 // wait another CLICKHOUSE_RETRY_TIME for it.
 const recordTimeout = 30 * time.Second
 
-// openForRecord opens ClickHouse for the record of a run whose
-// configuration is invalid, if its DSN reaches it. It is best effort and
-// quick: the run fails anyway.
-func (r *syncRun) openForRecord(ctx context.Context) {
-	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	sk, err := sink.Open(octx, sink.Config{DSN: r.cfg.DSN, Logger: r.log})
-	if err != nil {
-		r.log.Debug("ClickHouse not reachable for the run record", "error", err.Error())
-		return
-	}
-	if err := sk.Migrate(octx); err != nil {
-		r.log.Debug("ClickHouse not usable for the run record", "error", err.Error())
-		sk.Close()
-		return
-	}
-	r.sink = sk
-}
-
 // runStatus is wxsync_runs.status for an exit code.
 func runStatus(code int) string {
 	switch code {

@@ -207,13 +207,20 @@ func TestRunRecordConfigError(t *testing.T) {
 	e.wantCalls(run)
 }
 
-// An invalid setting, with ClickHouse reachable: recorded too.
+// An invalid setting, with ClickHouse reachable: the run is refused before
+// it starts, so it writes nothing, not even a run record (no table is
+// created), and its output is the one line naming the setting.
 func TestRunRecordInvalidConfig(t *testing.T) {
 	e := newEnv(t, wxsim.DefaultOptions())
 	r := e.sync(exitConfigErr, "WXSYNC_PROGRESS_INTERVAL=0s")
-	run := e.oneRun(r, "config_error", exitConfigErr)
-	if !strings.Contains(run.Error, "WXSYNC_PROGRESS_INTERVAL") || len(run.Streams) != 0 || len(run.Calls) != 0 {
-		t.Fatalf("run %+v", run)
+	if want := "wxsync: configuration error: WXSYNC_PROGRESS_INTERVAL 0s: want a positive duration\n"; r.output != want {
+		t.Fatalf("output %q, want the one line %q", r.output, want)
+	}
+	if tables := e.tables(); len(tables) != 0 {
+		t.Fatalf("a run refused for its configuration created %q, want nothing written", tables)
+	}
+	if calls := e.sim.Calls(); len(calls) != 0 {
+		t.Fatalf("a run refused for its configuration called the API: %v", calls)
 	}
 }
 

@@ -23,14 +23,28 @@ import (
 // PluginBinary is the source plugin's file name.
 const PluginBinary = "wxsync-source-wechat"
 
-// flushRows is how many rows the writer gathers before it inserts, when the
-// plugin sends faster than ClickHouse commits.
-const flushRows = 100_000
+// The writer commits (inserts what it has gathered, then saves the newest
+// checkpoints) as soon as it holds flushMinRows rows and nothing more is
+// waiting, or flushRows rows; and whatever it holds once the oldest message
+// not yet committed has waited flushWait, when a stream is done, and when
+// the Read ends. So ClickHouse inserts while the plugin fetches, but not
+// page by page: every commit costs an insert, a part to merge and a cursor
+// save, CPU that a slow plugin on a busy machine would rather have.
+const (
+	flushMinRows = 50_000
+	flushRows    = 100_000
+	flushWait    = time.Second
+)
 
 // runSync syncs cfg's streams. Its error carries the exit code (see
-// report). Every run that reaches ClickHouse is recorded in wxsync_runs,
-// and every run ends with a summary on stderr (runs.go).
+// report). A configuration that fails Validate is refused before the run
+// starts: nothing is written (no table, no run record) and the error is
+// its only output. Every run that starts and reaches ClickHouse is
+// recorded in wxsync_runs, and ends with a summary on stderr (runs.go).
 func runSync(ctx context.Context, cfg Config, stderr io.Writer) error {
+	if err := cfg.Validate(true); err != nil {
+		return &configError{err}
+	}
 	logs := &redirectWriter{w: stderr, stderr: stderr}
 	log, hlog := newLoggers(cfg, logs)
 	r := &syncRun{cfg: cfg, log: log, open: map[string]*streamRun{}, id: uuid.NewString(), started: time.Now(), calls: map[string]int64{}}
@@ -41,11 +55,7 @@ func runSync(ctx context.Context, cfg Config, stderr io.Writer) error {
 
 // run is the sync itself; runSync records and summarises how it ended.
 func (r *syncRun) run(ctx context.Context, hlog hclogLogger, stderr io.Writer, logs *redirectWriter) error {
-	if err := r.cfg.Validate(true); err != nil {
-		r.openForRecord(ctx)
-		return &configError{err}
-	}
-	r.streams, _ = r.cfg.streamList() // validated above
+	r.streams, _ = r.cfg.streamList() // validated by runSync
 
 	sk, err := openSink(ctx, r.cfg, r.log)
 	if err != nil {
@@ -226,37 +236,38 @@ func (r *syncRun) read(ctx context.Context, src *plugin.Client, states []plugin.
 		}
 	}()
 
-	var endErr error
-	for m := range msgs {
-		batchRows := 0
-		endErr = r.take(m)
-		if m.msg.Record != nil {
-			batchRows += int(m.msg.Record.NumRows())
-		}
-		// Gather what else has already arrived, up to flushRows, so a fast
-		// plugin gets fewer, larger inserts.
-	gather:
-		for endErr == nil && batchRows < flushRows {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break gather
-				}
-				endErr = r.take(m)
-				if m.msg.Record != nil {
-					batchRows += int(m.msg.Record.NumRows())
-				}
-			default:
-				break gather
+	var (
+		endErr error
+		open   = true
+		oldest time.Time // when the oldest message not yet committed arrived
+		wait   = time.NewTimer(flushWait)
+	)
+	wait.Stop()
+	for open && endErr == nil {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				open = false
+				continue
 			}
+			endErr = r.take(m)
+			if oldest.IsZero() {
+				oldest = time.Now()
+				wait.Reset(flushWait)
+			}
+			if endErr == nil && !r.streamDone() && time.Since(oldest) < flushWait {
+				if n := r.pendingRows(); n < flushRows && (n < flushMinRows || len(msgs) > 0) {
+					continue // gather more
+				}
+			}
+		case <-wait.C:
 		}
 		if err := r.commit(commitCtx); err != nil {
 			stopRead()
 			return err
 		}
-		if endErr != nil {
-			break
-		}
+		oldest = time.Time{}
+		wait.Stop()
 	}
 	if err := r.commit(commitCtx); err != nil {
 		return err
@@ -273,6 +284,26 @@ func (r *syncRun) read(ctx context.Context, src *plugin.Client, states []plugin.
 		}
 	}
 	return nil
+}
+
+// pendingRows is how many received rows wait to be committed.
+func (r *syncRun) pendingRows() int {
+	n := 0
+	for _, sr := range r.open {
+		n += sr.rows
+	}
+	return n
+}
+
+// streamDone reports whether a stream's last checkpoint waits to be
+// committed.
+func (r *syncRun) streamDone() bool {
+	for _, sr := range r.open {
+		if sr.saveable != nil && sr.saveable.Done {
+			return true
+		}
+	}
+	return false
 }
 
 // take files one message; it returns the error that ends the Read, if any.

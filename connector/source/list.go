@@ -203,17 +203,26 @@ func (w *walk) emitCheckpoint(cur listCursor, done bool) error {
 	return w.out.Checkpoint(w.stream, cur.encode(), done)
 }
 
-// uniq returns ids with repeats removed, in first-seen order.
+// uniq returns ids with repeats removed, in first-seen order: ids itself
+// when it has none.
 func uniq(ids []string) []string {
 	seen := make(map[string]struct{}, len(ids))
-	out := ids[:0:0]
-	for _, id := range ids {
+	for i, id := range ids {
 		if _, dup := seen[id]; !dup {
 			seen[id] = struct{}{}
-			out = append(out, id)
+			continue
 		}
+		// A duplicate (rare): keep the first of each from here on.
+		out := append(make([]string, 0, len(ids)-1), ids[:i]...)
+		for _, id := range ids[i+1:] {
+			if _, dup := seen[id]; !dup {
+				seen[id] = struct{}{}
+				out = append(out, id)
+			}
+		}
+		return out
 	}
-	return out
+	return ids
 }
 
 // readList walks a list whose pages are the stream's records (followers
@@ -244,6 +253,11 @@ func (b *openIDBatcher) build(openids []string, at time.Time) arrow.Record {
 	ts := b.rb.Field(1).(*array.TimestampBuilder)
 	ids.Reserve(len(openids))
 	ts.Reserve(len(openids))
+	size := 0
+	for _, id := range openids {
+		size += len(id)
+	}
+	ids.ReserveData(size)
 	stamp := arrow.Timestamp(at.Unix())
 	for _, id := range openids {
 		ids.Append(id)

@@ -309,3 +309,20 @@ func FuzzDecodeListCursor(f *testing.F) {
 		}
 	})
 }
+
+func TestUniq(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{nil, nil},
+		{[]string{"a", "b", "c"}, []string{"a", "b", "c"}},
+		{[]string{"a", "a"}, []string{"a"}},
+		{[]string{"a", "b", "a", "c", "b", "d", "d"}, []string{"a", "b", "c", "d"}},
+	} {
+		in := slices.Clone(c.in)
+		if got := uniq(in); !slices.Equal(got, c.want) {
+			t.Errorf("uniq(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if !slices.Equal(in, c.in) {
+			t.Errorf("uniq(%q) changed its argument to %q", c.in, in)
+		}
+	}
+}

@@ -336,3 +336,12 @@ func TestAPIErrorMessagesAndClasses(t *testing.T) {
 		t.Fatal("40001 from /cgi-bin/token is a wrong secret")
 	}
 }
+
+func TestCheckOpenIDBytes(t *testing.T) {
+	for b := range 256 {
+		ok := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '-'
+		if got := checkOpenID("oAb" + string([]byte{byte(b)}) + "9_-"); (got == "") != ok {
+			t.Errorf("byte 0x%02x: checkOpenID says %q, want ok=%v", b, got, ok)
+		}
+	}
+}

@@ -345,7 +345,7 @@ func (c *Client) attempt(ctx context.Context, req *request, tok string, n int, o
 		return outcomeRetry, te
 	}
 	defer resp.Body.Close()
-	data, rerr := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
+	data, rerr := readBody(resp, c.cfg.MaxBodyBytes+1)
 	ct := resp.Header.Get("Content-Type")
 	if rerr != nil {
 		err := &transportError{method: req.method, path: req.path, err: fmt.Errorf("reading the response body (status %d, %d bytes read): %w", resp.StatusCode, len(data), c.scrub.err(c.timeoutCause(ctx, actx, rerr)))}
@@ -404,6 +404,18 @@ func (c *Client) attempt(ctx context.Context, req *request, tok string, n int, o
 		return outcomeToken, ae
 	}
 	return outcomePermanent, ae
+}
+
+// readBody reads at most limit bytes of resp's body. A body of known
+// length within the limit is read into a buffer of that size at once,
+// rather than grown step by step: a follower page is ~300 KB.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n < limit {
+		buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead)) // room to see EOF without growing
+		_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit))
+		return buf.Bytes(), err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
 
 // timeoutCause names HTTPTimeout when err comes from the per-request

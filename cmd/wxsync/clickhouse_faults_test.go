@@ -1,0 +1,216 @@
+package main
+
+// ClickHouse faults end to end: the server down when the run starts, and
+// stopped and restarted in the middle of a run, within and beyond
+// CLICKHOUSE_RETRY_TIME. Each test runs a ClickHouse server of its own
+// (sink/devserver/clickhouse.sh, on free ports, its data in a temporary
+// folder) so that stopping it disturbs nothing else.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxsync/wxsync/sink"
+)
+
+// disposableCH is a clickhouse-server of the test's own; it is stopped
+// when the test ends.
+type disposableCH struct {
+	t          *testing.T
+	script     string
+	dir        string // config, data, logs and pid files
+	port, http int
+	sink       *sink.Sink // the test's own connection (attach)
+}
+
+// startDisposableCH starts a ClickHouse server on free ports with its data
+// in a temporary folder. The test is skipped when clickhouse-server is not
+// installed.
+func startDisposableCH(t *testing.T) *disposableCH {
+	t.Helper()
+	for _, bin := range []string{"clickhouse-server", "clickhouse-client"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s is not installed: %v", bin, err)
+		}
+	}
+	script, err := filepath.Abs(filepath.Join("..", "..", "sink", "devserver", "clickhouse.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &disposableCH{t: t, script: script, dir: filepath.Join(t.TempDir(), "ch"), port: freePort(t), http: freePort(t)}
+	t.Cleanup(func() {
+		if c.sink != nil {
+			c.sink.Close()
+		}
+		if out, err := exec.Command("bash", c.script, "stop", c.dir).CombinedOutput(); err != nil {
+			t.Errorf("stop the disposable ClickHouse: %v\n%s", err, out)
+		}
+	})
+	c.start()
+	return c
+}
+
+// start starts the server (again, in the same data folder); the script
+// returns once it answers queries.
+func (c *disposableCH) start() {
+	c.t.Helper()
+	if out, err := exec.Command("bash", c.script, "start", c.dir, fmt.Sprint(c.port), fmt.Sprint(c.http)).CombinedOutput(); err != nil {
+		c.t.Fatalf("start the disposable ClickHouse on port %d: %v\n%s", c.port, err, out)
+	}
+}
+
+// stop stops the server; its port then refuses connections.
+func (c *disposableCH) stop() {
+	c.t.Helper()
+	if out, err := exec.Command("bash", c.script, "stop", c.dir).CombinedOutput(); err != nil {
+		c.t.Fatalf("stop the disposable ClickHouse: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "server.pid")); err == nil {
+		c.t.Fatal("the disposable ClickHouse did not stop")
+	}
+}
+
+// holdLonger lets an API request stay held while the disposable server
+// stops, which can take several seconds (the harness's timeouts are 5 s).
+var holdLonger = []string{"WECHAT_HTTP_TIMEOUT=90s", "WECHAT_MAX_RETRY_TIME=3m"}
+
+// dsn is the DSN of database db on this server.
+func (c *disposableCH) dsn(db string) string {
+	return fmt.Sprintf("clickhouse://127.0.0.1:%d/%s", c.port, db)
+}
+
+// attach points e at database db of this server: the host's DSN, and
+// e.sink, through which the test's queries go, on a new connection (call it
+// again after a restart: the old connections are dead).
+func (c *disposableCH) attach(e *env, db string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sk, err := sink.Open(ctx, sink.Config{DSN: c.dsn(db)})
+	if err != nil {
+		c.t.Fatalf("connect to the disposable ClickHouse: %v", err)
+	}
+	if c.sink != nil {
+		c.sink.Close()
+	}
+	c.sink, e.sink, e.dsn = sk, sk, c.dsn(db)
+}
+
+// ClickHouse down when the run starts (connection refused): exit 78 with
+// one error line naming the server, no API call, nothing written; once it
+// is back, a run is exact.
+func TestClickHouseDownAtStart(t *testing.T) {
+	t.Parallel()
+	ch := startDisposableCH(t)
+	ch.stop()
+	e := newEnv(t, smallPages())
+	const db = "wxsync_down_at_start"
+	e.dsn = ch.dsn(db)
+
+	r := e.sync(exitConfigErr, streamsAccount)
+	line := regexp.MustCompile(fmt.Sprintf(`(?m)^wxsync: configuration error: ClickHouse: open clickhouse sink: ping 127\.0\.0\.1:%d .*connection refused$`, ch.port))
+	if got := line.FindAllString(r.output, -1); len(got) != 1 {
+		t.Fatalf("want one error line saying ClickHouse refused the connection; output:\n%s", r.output)
+	}
+	if !strings.Contains(r.output, "not recorded: ClickHouse was not reached") {
+		t.Fatalf("the summary does not say the run is not recorded:\n%s", r.output)
+	}
+	if calls := e.sim.Calls(); len(calls) != 0 {
+		t.Fatalf("a run that cannot reach ClickHouse called the API: %v", calls)
+	}
+
+	ch.start()
+	ch.attach(e, db)
+	if tables := e.tables(); len(tables) != 0 {
+		t.Fatalf("the run created %q, want nothing written", tables)
+	}
+	e.sync(exitOK, streamsAccount)
+	e.wantOneSnapshot(0)
+	e.wantProfiles(e.sim.FollowerOpenIDs())
+}
+
+// ClickHouse stopped while page 3 is in flight and started again (same
+// data) while the host retries: the run goes on, ends 0, and the followers
+// and profiles are exact, in one snapshot.
+func TestClickHouseRestartedMidRun(t *testing.T) {
+	t.Parallel()
+	ch := startDisposableCH(t)
+	e := newEnv(t, smallPages())
+	ch.attach(e, "wxsync_restarted")
+
+	p, h := e.stopAtPage(3, append([]string{streamsAccount, "CLICKHOUSE_RETRY_TIME=2m"}, holdLonger...)...)
+	ch.stop()
+	h.Release()
+	p.waitOutput(`msg="clickhouse write failed, retrying"`)
+	ch.start()
+	r := p.waitExit(exitOK)
+	if !strings.Contains(r.output, `msg="clickhouse write succeeded after retries"`) {
+		t.Fatalf("the output does not say a write succeeded after retries:\n%s", r.output)
+	}
+
+	ch.attach(e, "wxsync_restarted")
+	e.wantOneSnapshot(0)
+	e.wantProfiles(e.sim.FollowerOpenIDs())
+	e.oneRun(r, "ok", exitOK)
+}
+
+// ClickHouse stopped while page 3 is in flight and kept down past
+// CLICKHOUSE_RETRY_TIME: exit 75; the saved cursor is the one after page 2,
+// with every follower and profile before it committed and none after; the
+// rerun, with ClickHouse back, resumes there and is exact.
+func TestClickHouseDownPastRetryTime(t *testing.T) {
+	t.Parallel()
+	ch := startDisposableCH(t)
+	e := newEnv(t, smallPages())
+	const db = "wxsync_down_too_long"
+	ch.attach(e, db)
+	ids := e.sim.FollowerOpenIDs()
+
+	p, h := e.stopAtPage(3, append([]string{streamsAccount, "CLICKHOUSE_RETRY_TIME=3s"}, holdLonger...)...)
+	// Each checkpoint is saved for both streams, one after the other: wait
+	// for the users cursor of the last one too before the server goes.
+	p.waitOutputN(`msg="cursor saved" stream=users `, strings.Count(p.out.String(), `msg="cursor saved" stream=followers `))
+	ch.stop()
+	h.Release()
+	r := p.waitExit(exitTempFail)
+	for _, want := range []string{
+		"wxsync: stopped early, cursor saved; run again later to resume: stream followers: insert into ClickHouse failed; the cursor stays at the last committed page",
+		"gave up after",
+		"not recorded: writing to wxsync_runs failed",
+	} {
+		if !strings.Contains(r.output, want) {
+			t.Fatalf("the output does not say %q:\n%s", want, r.output)
+		}
+	}
+	e.idle()
+
+	ch.start()
+	ch.attach(e, db)
+	snapshot, next := e.wantResumable(ids, 2)
+	stored := e.storedProfiles()
+	have := make([]string, 0, len(stored))
+	for id := range stored {
+		have = append(have, id)
+	}
+	wantSameSet(t, "wechat_users after exit 75", have, ids[:2000])
+	e.wantProfilesOf(stored, ids[:2000])
+	if runs := e.runs(e.sim.Options().AppID); len(runs) != 0 {
+		t.Fatalf("wxsync_runs holds %+v, want no record of a run that could not write it", runs)
+	}
+
+	e.sim.ResetCalls()
+	e.sync(exitOK, streamsAccount)
+	e.wantUserGets(walkCursors(ids, 2000, 1000, smallPages().EndStyle))
+	if got := userGets(e.sim.CallLog()); got[0] != next {
+		t.Fatalf("the rerun began at %q, want the saved cursor %q", got[0], next)
+	}
+	e.wantOneSnapshot(snapshot)
+	e.wantProfiles(ids)
+}
