@@ -11,13 +11,14 @@ export CLICKHOUSE_DSN ?= clickhouse://127.0.0.1:$(CH_PORT)/default
 
 BINARIES := bin/wxsync bin/wxsync-source-wechat bin/wxsim
 
-.PHONY: help build test clickhouse clickhouse-stop demo bench fuzz proto lint clean docs
+.PHONY: help build test killtest clickhouse clickhouse-stop demo bench fuzz proto lint clean docs
 
 help:
 	@echo "make build            build $(BINARIES)"
 	@echo "make test             start ClickHouse if needed, vet, run every test under -race"
+	@echo "make killtest         SIGKILL the host at 20 random points of a sync (WXSYNC_KILL_SEED=N replays a run)"
 	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, then a few queries"
-	@echo "make bench            end-to-end benchmark at 1M followers; writes docs/benchmarks.md"
+	@echo "make bench            end-to-end benchmark at 100k, 1M and 3M followers, beside its stage floors; writes docs/benchmarks.md"
 	@echo "make fuzz             longer fuzzing runs of every decoder"
 	@echo "make docs             regenerate docs/configuration.md from the Config struct"
 	@echo "make clickhouse       install Debian's clickhouse-server if missing and start it on 127.0.0.1:$(CH_PORT)"
@@ -40,6 +41,12 @@ lint:
 
 test: clickhouse lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The random-kill test with 20 kill points (3 in `make test`); it logs its
+# WXSYNC_KILL_SEED, which replays the same points.
+KILL_POINTS ?= 20
+killtest: clickhouse
+	WXSYNC_KILL_POINTS=$(KILL_POINTS) $(GO) test -race -count=1 -timeout 20m -v -run '^TestSyncHostKilledAtRandomPoints$$' ./cmd/wxsync
 
 demo: build clickhouse
 	@bash docs/demo.sh
