@@ -24,14 +24,14 @@ import (
 const PluginBinary = "wxsync-source-wechat"
 
 // The writer commits (inserts what it has gathered, then saves the newest
-// checkpoints) as soon as it holds flushMinRows rows and nothing more is
-// waiting, or flushRows rows; and whatever it holds once the oldest message
-// not yet committed has waited flushWait, when a stream is done, and when
-// the Read ends. So ClickHouse inserts while the plugin fetches, but not
-// page by page: every commit costs an insert, a part to merge and a cursor
-// save, CPU that a slow plugin on a busy machine would rather have.
+// checkpoints) as soon as nothing more is waiting, so that a killed run
+// loses at most the pages in flight; when the plugin runs ahead of
+// ClickHouse, what has queued up meanwhile goes in one insert, up to
+// flushRows rows, and nothing waits longer than flushWait. So ClickHouse
+// inserts while the plugin fetches, and a backlog costs fewer, larger
+// inserts rather than a longer resume.
 const (
-	flushMinRows = 50_000
+	flushMinRows = 1
 	flushRows    = 100_000
 	flushWait    = time.Second
 )
