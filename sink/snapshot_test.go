@@ -249,3 +249,19 @@ func TestSnapshotRetention(t *testing.T) {
 		t.Fatalf("after a second Prune: %v, want %v", got, want)
 	}
 }
+
+// rows counts each openid once, whether it repeats within a batch or
+// across batches, merged or not.
+func TestCompleteSnapshotCountsEachOpenIDOnce(t *testing.T) {
+	s := sinktest.Open(t, sink.Config{})
+	if err := s.Conn().Exec(ctxT(t), "SYSTEM STOP MERGES "+s.Database()+".wechat_followers"); err != nil {
+		t.Fatal(err)
+	}
+	other := writeSnapshot(t, s, "wxB", "d1", "x9")
+	id := writeSnapshot(t, s, "wxC", "d1", "d2", "d1")
+	r := sinktest.Record(t, stream(t, schema.Followers), []any{"d2", t1}, []any{"d3", t1})
+	defer r.Release()
+	insert(t, s, stream(t, schema.Followers), "wxC", id, r)
+	complete(t, s, "wxC", id, 3)
+	complete(t, s, "wxB", other, 2)
+}
