@@ -24,16 +24,15 @@ import (
 const PluginBinary = "wxsync-source-wechat"
 
 // The writer commits (inserts what it has gathered, then saves the newest
-// checkpoints) as soon as nothing more is waiting, so that a killed run
-// loses at most the pages in flight; when the plugin runs ahead of
+// checkpoints) as soon as a checkpoint is waiting and nothing more is, so
+// that a killed run loses at most the pages in flight; rows without a
+// checkpoint after them could not move a cursor, so they wait for one (a
+// profile batch is only 100 rows). When the plugin runs ahead of
 // ClickHouse, what has queued up meanwhile goes in one insert, up to
-// flushRows rows, and nothing waits longer than flushWait. So ClickHouse
-// inserts while the plugin fetches, and a backlog costs fewer, larger
-// inserts rather than a longer resume.
+// flushRows rows, and nothing waits longer than flushWait.
 const (
-	flushMinRows = 1
-	flushRows    = 100_000
-	flushWait    = time.Second
+	flushRows = 100_000
+	flushWait = time.Second
 )
 
 // runSync syncs cfg's streams. Its error carries the exit code (see
@@ -256,7 +255,7 @@ func (r *syncRun) read(ctx context.Context, src *plugin.Client, states []plugin.
 				wait.Reset(flushWait)
 			}
 			if endErr == nil && !r.streamDone() && time.Since(oldest) < flushWait {
-				if n := r.pendingRows(); n < flushRows && (n < flushMinRows || len(msgs) > 0) {
+				if n := r.pendingRows(); n < flushRows && (!r.checkpointWaiting() || len(msgs) > 0) {
 					continue // gather more
 				}
 			}
@@ -284,6 +283,17 @@ func (r *syncRun) read(ctx context.Context, src *plugin.Client, states []plugin.
 		}
 	}
 	return nil
+}
+
+// checkpointWaiting reports whether a received checkpoint waits to be
+// saved.
+func (r *syncRun) checkpointWaiting() bool {
+	for _, sr := range r.open {
+		if sr.saveable != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // pendingRows is how many received rows wait to be committed.
