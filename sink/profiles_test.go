@@ -33,7 +33,7 @@ func TestFreshProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := []string{"oOld", "oFresh", "oBoth", "oOther", "oNew"}
-	// More openids than one lookup query takes, to cross a chunk boundary.
+	// A page's worth of openids and more, in one lookup.
 	for i := 0; i < 9000; i++ {
 		ids = append(ids, "oPad"+time.Duration(i).String())
 	}

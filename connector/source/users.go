@@ -61,14 +61,27 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 		// One page's worth of batches queued lets the walk list the next
 		// page while the workers fetch this one.
 		work:              make(chan profileBatch, PageSize/BatchSize+concurrency),
+		fetchedc:          make(chan fetchedBatch, concurrency),
 		checkpointStreams: []string{schema.Users},
 	}
 	if followers {
 		p.checkpointStreams = []string{schema.Followers, schema.Users}
 	}
+	var workers sync.WaitGroup
 	for i := 0; i < concurrency; i++ {
-		g.Go(func() error { return p.worker(wctx) })
+		workers.Add(1)
+		g.Go(func() error {
+			defer workers.Done()
+			return p.worker(wctx)
+		})
 	}
+	g.Go(p.assemble)
+	go func() {
+		// The assembler drains every fetched batch, so it ends once the
+		// last worker has handed over its last one.
+		workers.Wait()
+		close(p.fetchedc)
+	}()
 	w.onPage = p.page
 	w.checkpoint = p.checkpoint
 	// The openids the cursor carries were due when it was saved, but a batch
@@ -143,6 +156,17 @@ type profileBatch struct {
 	ids []string
 }
 
+// fetchedBatch is a batch's profiles, on their way to the assembler.
+type fetchedBatch struct {
+	seq   int
+	users []wechat.User
+	at    time.Time
+}
+
+// maxRecordRows bounds how many profiles the assembler puts in one record
+// when fetched batches queue up.
+const maxRecordRows = 2000
+
 // marker is a checkpoint waiting for the batches dispatched before it.
 type marker struct {
 	upto int // batches 1..upto must be emitted first
@@ -157,7 +181,8 @@ type profiles struct {
 	host              plugin.Host
 	out               plugin.Emitter
 	calls             func() map[string]int64
-	work              chan profileBatch
+	work              chan profileBatch // walk → workers
+	fetchedc          chan fetchedBatch // workers → assembler
 	checkpointStreams []string
 
 	mu       sync.Mutex
@@ -227,40 +252,84 @@ func (p *profiles) checkpoint(cur listCursor, done bool) error {
 	return p.send(p.ctx, last)
 }
 
-// worker fetches batches until the queue closes.
+// worker fetches batches until the queue closes, and hands each one's
+// profiles to the assembler, so that its next call goes out at once rather
+// than after the record is built and sent.
 func (p *profiles) worker(ctx context.Context) error {
-	b := newUserBatcher()
-	defer b.release()
 	for batch := range p.work {
 		users, err := p.api.BatchGetUsers(ctx, batch.ids, wechat.LangZhCN)
 		if err != nil {
 			return &plugin.Error{Kind: classify(ctx, err), Stream: schema.Users, Err: fmt.Errorf("batchget of %d openids: %w", len(batch.ids), err)}
 		}
-		if len(users) > 0 {
-			rec := b.build(users, time.Now())
-			err = p.out.Record(schema.Users, rec)
-			rec.Release()
-			if err != nil {
-				return err
+		// No select on ctx: the assembler takes every batch until the
+		// channel closes, so what was fetched is still emitted (and its
+		// checkpoint with it) when another worker has failed.
+		p.fetchedc <- fetchedBatch{seq: batch.seq, users: users, at: time.Now()}
+	}
+	return nil
+}
+
+// assemble turns fetched batches into users records, one per batch, or one
+// for several (up to maxRecordRows profiles) when they queue up, and emits
+// each checkpoint once every batch before it is out. After a failed emit it
+// keeps draining, so that no worker blocks, and returns that error.
+func (p *profiles) assemble() error {
+	b := newUserBatcher()
+	defer b.release()
+	var failed error
+	var group []fetchedBatch
+	for first := range p.fetchedc {
+		if failed != nil {
+			continue
+		}
+		group = append(group[:0], first)
+		rows := len(first.users)
+	more:
+		for rows < maxRecordRows {
+			select {
+			case fb, ok := <-p.fetchedc:
+				if !ok {
+					break more
+				}
+				group, rows = append(group, fb), rows+len(fb.users)
+			default:
+				break more
 			}
 		}
-		p.mu.Lock()
-		p.fetched += int64(len(users))
-		if p.finished == nil {
-			p.finished = map[int]bool{}
+		failed = p.emitGroup(b, group, rows)
+	}
+	return failed
+}
+
+// emitGroup emits the profiles of group as one record, then the checkpoints
+// they complete and the progress.
+func (p *profiles) emitGroup(b *userBatcher, group []fetchedBatch, rows int) error {
+	if rows > 0 {
+		for _, fb := range group {
+			b.append(fb.users, fb.at)
 		}
-		p.finished[batch.seq] = true
-		err = p.emitReady()
-		progress := plugin.Progress{Total: p.planned, Fetched: p.fetched, Calls: p.calls()}
-		p.mu.Unlock()
+		rec := b.rb.NewRecord()
+		err := p.out.Record(schema.Users, rec)
+		rec.Release()
 		if err != nil {
 			return err
 		}
-		if err := p.out.Progress(schema.Users, progress); err != nil {
-			return err
-		}
 	}
-	return nil
+	p.mu.Lock()
+	p.fetched += int64(rows)
+	if p.finished == nil {
+		p.finished = map[int]bool{}
+	}
+	for _, fb := range group {
+		p.finished[fb.seq] = true
+	}
+	err := p.emitReady()
+	progress := plugin.Progress{Total: p.planned, Fetched: p.fetched, Calls: p.calls()}
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return p.out.Progress(schema.Users, progress)
 }
 
 // emitReady emits, in order, every checkpoint whose batches are all
@@ -314,8 +383,9 @@ func newUserBatcher() *userBatcher {
 	return &userBatcher{rb: array.NewRecordBuilder(memory.NewGoAllocator(), st.SourceSchema())}
 }
 
-// build returns a batch of profiles in schema.Users' source column order.
-func (b *userBatcher) build(users []wechat.User, at time.Time) arrow.Record {
+// append adds users, fetched at at, to the record being built, in
+// schema.Users' source column order.
+func (b *userBatcher) append(users []wechat.User, at time.Time) {
 	f := b.rb.Fields()
 	stamp := arrow.Timestamp(at.Unix())
 	for _, u := range users {
@@ -334,7 +404,6 @@ func (b *userBatcher) build(users []wechat.User, at time.Time) arrow.Record {
 		f[10].(*array.StringBuilder).Append(u.QRSceneStr)
 		f[11].(*array.TimestampBuilder).Append(stamp)
 	}
-	return b.rb.NewRecord()
 }
 
 func (b *userBatcher) release() { b.rb.Release() }

@@ -83,7 +83,7 @@ func New(cfg Config) (*Client, error) {
 		calls: make(map[string]int64),
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{}
+		c.hc = &http.Client{Transport: newTransport()}
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -94,6 +94,20 @@ func New(cfg Config) (*Client, error) {
 	c.scrub.add(cfg.Secret)
 	c.tokens = &tokenCache{c: c, sem: make(chan struct{}, 1)}
 	return c, nil
+}
+
+// idleConnsPerHost is how many idle connections to the API the client
+// keeps. net/http's default of 2 would close (and later re-dial, with a TLS
+// handshake each time) most connections of 8 batchget calls in flight.
+const idleConnsPerHost = 64
+
+// newTransport is net/http's default transport keeping idleConnsPerHost
+// connections to the API alive between calls.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = max(t.MaxIdleConns, idleConnsPerHost)
+	t.MaxIdleConnsPerHost = idleConnsPerHost
+	return t
 }
 
 // Calls returns the number of HTTP requests made so far per API path

@@ -1,0 +1,214 @@
+package source
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+
+	"github.com/wxsync/wxsync/connector/wxsim"
+	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/schema"
+)
+
+// streamRecorder is an Emitter for a whole Read, safe for the concurrent
+// use the profile pipeline makes of it. At each users checkpoint it notes
+// how many profiles had been emitted before it.
+type streamRecorder struct {
+	mu          sync.Mutex
+	profiles    []string // openids of users records, in emit order
+	followers   int
+	checkpoints []usersCheckpoint
+}
+
+type usersCheckpoint struct {
+	cur     listCursor
+	emitted int // profiles emitted before this checkpoint
+	done    bool
+}
+
+func (r *streamRecorder) Record(stream string, rec arrow.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	col := rec.Column(0).(*array.String)
+	switch stream {
+	case schema.Users:
+		for i := 0; i < col.Len(); i++ {
+			r.profiles = append(r.profiles, col.Value(i))
+		}
+	case schema.Followers:
+		r.followers += col.Len()
+	}
+	return nil
+}
+
+func (r *streamRecorder) Checkpoint(stream string, cursor []byte, done bool) error {
+	if stream != schema.Users {
+		return nil
+	}
+	c, err := decodeListCursor(cursor)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.checkpoints = append(r.checkpoints, usersCheckpoint{cur: c, emitted: len(r.profiles), done: done})
+	return nil
+}
+
+func (r *streamRecorder) Progress(string, plugin.Progress) error { return nil }
+
+// skipHost needs the profile of every openid but those in have.
+type skipHost struct{ have map[string]bool }
+
+func (h skipHost) NeedProfiles(_ context.Context, openids []string) ([]string, error) {
+	var need []string
+	for _, id := range openids {
+		if !h.have[id] {
+			need = append(need, id)
+		}
+	}
+	return need, nil
+}
+
+// readUsers runs a Read of the followers and users streams against sim.
+func readUsers(t *testing.T, sim *wxsim.Server, host plugin.Host, concurrency int) (*streamRecorder, error) {
+	t.Helper()
+	api := httptest.NewServer(sim)
+	t.Cleanup(api.Close)
+	o := sim.Options()
+	cfg, _ := json.Marshal(Config{AppID: o.AppID, Secret: o.Secret, APIBase: api.URL, Concurrency: concurrency})
+	r := &streamRecorder{}
+	err := New(nil, nil).Read(context.Background(), plugin.ReadRequest{
+		Config:  cfg,
+		Streams: []plugin.StreamState{{Stream: schema.Followers}, {Stream: schema.Users}},
+		Host:    host,
+	}, r)
+	return r, err
+}
+
+// Every follower's profile is emitted once, in batchget calls of 100 (the
+// last one shorter), and every users checkpoint comes after the profiles of
+// every page it covers: the count of profiles emitted before it is at least
+// the count of openids listed up to its cursor, less the carry.
+func TestUsersPipelineCheckpointsFollowProfiles(t *testing.T) {
+	for _, concurrency := range []int{1, 3, 8} {
+		t.Run(fmt.Sprintf("concurrency=%d", concurrency), func(t *testing.T) {
+			opts := wxsim.DefaultOptions()
+			opts.Followers, opts.PageSize, opts.CallLogLimit = 2_345, 500, 10_000
+			sim, err := wxsim.New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := readUsers(t, sim, nil, concurrency)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := slices.Clone(sim.FollowerOpenIDs())
+			got := slices.Clone(r.profiles)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%d profiles emitted, want each of the %d followers once", len(got), len(want))
+			}
+			var sizes []int
+			for _, c := range sim.CallLog() {
+				if c.Path == wxsim.PathBatchGet {
+					sizes = append(sizes, c.Batch)
+				}
+			}
+			if len(sizes) != 24 || slices.Max(sizes) != 100 || slices.Min(sizes) != 45 {
+				t.Fatalf("batchget sizes %v: want 23 of 100 and one of 45", sizes)
+			}
+			checkUsersCheckpoints(t, r, sim.FollowerOpenIDs(), func(string) bool { return true })
+		})
+	}
+}
+
+// With the host holding some profiles already, only the others are
+// fetched, and the checkpoints still follow them.
+func TestUsersPipelineFetchesOnlyWhatTheHostNeeds(t *testing.T) {
+	opts := wxsim.DefaultOptions()
+	opts.Followers, opts.PageSize, opts.CallLogLimit = 1_000, 300, 10_000
+	sim, err := wxsim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	var need []string
+	for i, id := range sim.FollowerOpenIDs() {
+		if i%3 == 0 {
+			have[id] = true
+		} else {
+			need = append(need, id)
+		}
+	}
+	r, err := readUsers(t, sim, skipHost{have}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Clone(r.profiles)
+	slices.Sort(got)
+	slices.Sort(need)
+	if !slices.Equal(got, need) {
+		t.Fatalf("%d profiles fetched, want the %d the host needs", len(got), len(need))
+	}
+	if r.followers != 1_000 {
+		t.Fatalf("%d followers emitted, want 1000", r.followers)
+	}
+	var asked int
+	for _, c := range sim.CallLog() {
+		if c.Path == wxsim.PathBatchGet {
+			asked += c.Batch
+		}
+	}
+	if asked != len(need) {
+		t.Fatalf("batchget asked for %d openids, want %d", asked, len(need))
+	}
+	checkUsersCheckpoints(t, r, sim.FollowerOpenIDs(), func(id string) bool { return !have[id] })
+}
+
+// checkUsersCheckpoints checks the users checkpoints against the follower
+// list in walk order: each comes after the profile of every needed openid
+// listed up to its cursor, but those it carries; the last one, done, after
+// all of them.
+func checkUsersCheckpoints(t *testing.T, r *streamRecorder, order []string, needed func(string) bool) {
+	t.Helper()
+	if len(r.checkpoints) == 0 || !r.checkpoints[len(r.checkpoints)-1].done {
+		t.Fatalf("checkpoints %+v: want the last one done", r.checkpoints)
+	}
+	for _, c := range r.checkpoints {
+		listed := len(order)
+		if !c.done {
+			listed = slices.Index(order, c.cur.Next) + 1
+			if listed == 0 {
+				t.Fatalf("checkpoint cursor %q is no follower", c.cur.Next)
+			}
+		}
+		profiled := map[string]bool{}
+		for _, id := range r.profiles[:c.emitted] {
+			if profiled[id] {
+				t.Fatalf("profile of %s emitted twice", id)
+			}
+			profiled[id] = true
+		}
+		carried := map[string]bool{}
+		for _, id := range c.cur.Carry {
+			carried[id] = true
+		}
+		if c.done && len(carried) > 0 {
+			t.Fatalf("the done checkpoint carries %d openids", len(carried))
+		}
+		for _, id := range order[:listed] {
+			if needed(id) && !profiled[id] && !carried[id] {
+				t.Fatalf("checkpoint after %d listed followers comes before the profile of %s", listed, id)
+			}
+		}
+	}
+}
