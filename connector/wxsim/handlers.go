@@ -298,17 +298,22 @@ func (s *Server) batchGet(rq *request) reply {
 	if n := len(req.UserList); n == 0 || n > MaxBatch {
 		return s.errReply(40032, "invalid openid list size", rq.now)
 	}
-	list := make([]any, 0, len(req.UserList))
-	for _, u := range req.UserList {
-		a, ok := s.profileAnswer(u.OpenID)
+	buf := s.getBuf()
+	b := append((*buf)[:0], `{"user_info_list":[`...)
+	for i, u := range req.UserList {
+		p, ok := s.Profile(u.OpenID)
 		if !ok {
+			*buf = b[:0]
+			s.bufs.Put(buf)
 			return s.errReply(40003, "invalid openid", rq.now)
 		}
-		list = append(list, a)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendProfile(b, p)
 	}
-	return jsonReply(struct {
-		UserInfoList []any `json:"user_info_list"`
-	}{list})
+	b = append(b, "]}"...)
+	return reply{status: http.StatusOK, ctype: jsonContentType, body: b, buf: buf}
 }
 
 func (s *Server) tagsGet(*request) reply {

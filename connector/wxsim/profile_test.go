@@ -253,3 +253,62 @@ func TestConcurrentBatchGet(t *testing.T) {
 		t.Fatal(e)
 	}
 }
+
+// batchget's answers are written by hand (appendProfile); they must be the
+// bytes encoding/json writes for the same profiles, for every kind of
+// follower: every language, scene, remark and QR scene, with and without
+// unionid and tags, and followers that left.
+func TestAppendProfileMatchesEncodingJSON(t *testing.T) {
+	h := start(t, func(o *Options) { o.Followers = 20_000 })
+	gone := h.srv.RemoveFollowers(50)
+	ids := append(h.srv.FollowerOpenIDs(), gone...)
+	tok := h.token()
+	seen := map[string]bool{}
+	for start := 0; start < len(ids); start += MaxBatch {
+		batch := ids[start:min(start+MaxBatch, len(ids))]
+		r := h.post(PathBatchGet, tok, batchOf(batch...))
+		var want strings.Builder
+		want.WriteString(`{"user_info_list":[`)
+		for i, id := range batch {
+			a, ok := h.srv.profileAnswer(id)
+			if !ok {
+				t.Fatalf("no profile for %s", id)
+			}
+			b := jsonReply(a).body // encoding/json, as the live API encodes
+			if i > 0 {
+				want.WriteByte(',')
+			}
+			want.Write(b)
+			p, _ := h.srv.Profile(id)
+			seen["remark:"+p.Remark], seen["scene:"+p.SubscribeScene], seen["qr:"+p.QRSceneStr] = true, true, true
+			seen["lang:"+p.Language], seen["union:"+boolName(p.UnionID != "")], seen["sub:"+boolName(p.Subscribe == 1)] = true, true, true
+		}
+		want.WriteString("]}")
+		if string(r.body) != want.String() {
+			t.Fatalf("batchget answer for openids %d..%d differs from encoding/json:\n got %.300s\nwant %.300s", start, start+len(batch), r.body, want.String())
+		}
+	}
+	// The account covers every value the simulator hands out.
+	for _, v := range remarks() {
+		if !seen["remark:"+v] {
+			t.Errorf("no profile with remark %q", v)
+		}
+	}
+	for _, v := range qrSceneStrs() {
+		if !seen["qr:"+v] {
+			t.Errorf("no profile with qr_scene_str %q", v)
+		}
+	}
+	for _, k := range []string{"union:yes", "union:no", "sub:yes", "sub:no"} {
+		if !seen[k] {
+			t.Errorf("no profile with %s", k)
+		}
+	}
+}
+
+func boolName(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -117,3 +117,61 @@ func appendPage(b []byte, total uint64, count, n int, item func([]byte, int) []b
 	b = appendJSONString(b, next)
 	return append(b, '}')
 }
+
+// appendProfile appends p as user/info and batchget answer it: the bytes
+// encoding/json writes for Profile (or, for a follower that left, for
+// unsubscribed), without its reflection, which dominated the cost of a
+// batchget answer. TestAppendProfileMatchesEncodingJSON holds the two equal.
+func appendProfile(b []byte, p Profile) []byte {
+	b = append(b, `{"subscribe":`...)
+	b = strconv.AppendInt(b, int64(p.Subscribe), 10)
+	b = append(b, `,"openid":`...)
+	b = appendJSONString(b, p.OpenID)
+	if p.Subscribe == 0 {
+		return append(b, '}')
+	}
+	b = append(b, `,"nickname":`...)
+	b = appendJSONString(b, p.Nickname)
+	b = append(b, `,"sex":`...)
+	b = strconv.AppendInt(b, int64(p.Sex), 10)
+	b = append(b, `,"language":`...)
+	b = appendJSONString(b, p.Language)
+	b = append(b, `,"city":`...)
+	b = appendJSONString(b, p.City)
+	b = append(b, `,"province":`...)
+	b = appendJSONString(b, p.Province)
+	b = append(b, `,"country":`...)
+	b = appendJSONString(b, p.Country)
+	b = append(b, `,"headimgurl":`...)
+	b = appendJSONString(b, p.HeadImgURL)
+	b = append(b, `,"subscribe_time":`...)
+	b = strconv.AppendInt(b, p.SubscribeTime, 10)
+	if p.UnionID != "" {
+		b = append(b, `,"unionid":`...)
+		b = appendJSONString(b, p.UnionID)
+	}
+	b = append(b, `,"remark":`...)
+	b = appendJSONString(b, p.Remark)
+	b = append(b, `,"groupid":`...)
+	b = strconv.AppendInt(b, int64(p.GroupID), 10)
+	b = append(b, `,"tagid_list":`...)
+	if p.TagIDList == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, id := range p.TagIDList {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(id), 10)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"subscribe_scene":`...)
+	b = appendJSONString(b, p.SubscribeScene)
+	b = append(b, `,"qr_scene":`...)
+	b = strconv.AppendInt(b, int64(p.QRScene), 10)
+	b = append(b, `,"qr_scene_str":`...)
+	b = appendJSONString(b, p.QRSceneStr)
+	return append(b, '}')
+}
