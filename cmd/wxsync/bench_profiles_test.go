@@ -24,6 +24,7 @@ type profileBench struct {
 	Wall         time.Duration // the whole `wxsync sync`
 	Calls        int           // batchget calls
 	ProfilePhase time.Duration // first to last batchget call's arrival
+	Load         float64       // 1-minute load average just before the sync
 }
 
 // callsPerSecond is the batchget rate over the profile phase.
@@ -45,8 +46,8 @@ func (p profileBench) target() float64 {
 
 // BenchmarkProfiles syncs 1,000,000 followers with their profiles (the
 // users stream: batchget, 100 a call, 8 in flight) at each of
-// benchProfileLatencies, and with WXSYNC_BENCH_OUT set writes
-// docs/benchmarks-profiles.md beside it. WXSYNC_BENCH_PROFILE_FOLLOWERS
+// benchProfileLatencies, and with WXSYNC_BENCH_OUT set writes its section
+// of docs/benchmarks.md (see benchSpliceProfiles). WXSYNC_BENCH_PROFILE_FOLLOWERS
 // shrinks the account for a quick look.
 func BenchmarkProfiles(b *testing.B) {
 	n := 1_000_000
@@ -80,11 +81,10 @@ func BenchmarkProfiles(b *testing.B) {
 	if out == "" || b.Failed() || len(results) != len(benchProfileLatencies) {
 		return
 	}
-	out = strings.TrimSuffix(out, ".md") + "-profiles.md"
-	if err := os.WriteFile(out, []byte(benchProfilesReport(results)), 0o644); err != nil {
+	if err := benchSpliceProfiles(out, benchProfilesReport(results)); err != nil {
 		b.Fatalf("write %s: %v", out, err)
 	}
-	b.Logf("wrote %s", out)
+	b.Logf("wrote the profiles section of %s", out)
 }
 
 // benchProfiles runs one `wxsync sync` of followers and users against a
@@ -98,6 +98,7 @@ func benchProfiles(b *testing.B, n int, lat time.Duration) profileBench {
 	benchWaitMerges(b, e)
 	var out bytes.Buffer
 	cmd := e.command(&out, []string{"WXSYNC_STREAMS=followers,users"}, "sync")
+	load := benchLoadAvg()
 	b.StartTimer()
 	start := time.Now()
 	err := cmd.Run()
@@ -106,7 +107,7 @@ func benchProfiles(b *testing.B, n int, lat time.Duration) profileBench {
 	if err != nil {
 		b.Fatalf("wxsync sync: %v\n%s", err, out.String())
 	}
-	p := profileBench{Latency: lat, Followers: n, Wall: wall}
+	p := profileBench{Latency: lat, Followers: n, Wall: wall, Load: load}
 	var first, last time.Time
 	for _, c := range e.sim.CallLog() {
 		if c.Path != wxsim.PathBatchGet {
@@ -131,21 +132,60 @@ func benchProfiles(b *testing.B, n int, lat time.Duration) profileBench {
 	return p
 }
 
-// benchProfilesReport renders docs/benchmarks-profiles.md.
+// The profiles section of docs/benchmarks.md sits between these markers,
+// so that BenchmarkProfiles and BenchmarkSync can each rewrite their own
+// part of the file, run together (`make bench`) or alone.
+const (
+	benchProfilesBegin = "<!-- BenchmarkProfiles: begin -->"
+	benchProfilesEnd   = "<!-- BenchmarkProfiles: end -->"
+)
+
+// benchSpliceProfiles puts section in place of the profiles section of the
+// file at path, or at its end when it has none.
+func benchSpliceProfiles(path, section string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	rest, _ := benchCutProfiles(string(old))
+	return os.WriteFile(path, []byte(strings.TrimRight(rest, "\n")+"\n\n"+section), 0o644)
+}
+
+// benchCutProfiles splits doc into what lies outside its profiles section
+// and the section itself (markers included), "" when it has none.
+func benchCutProfiles(doc string) (rest, section string) {
+	i := strings.Index(doc, benchProfilesBegin)
+	j := strings.Index(doc, benchProfilesEnd)
+	if i < 0 || j < i {
+		return doc, ""
+	}
+	j += len(benchProfilesEnd)
+	return doc[:i] + strings.TrimLeft(doc[j:], "\n"), strings.TrimRight(doc[i:j], "\n") + "\n"
+}
+
+// benchProfilesReport renders the profiles section of docs/benchmarks.md.
 func benchProfilesReport(results []profileBench) string {
 	var s strings.Builder
-	fmt.Fprintf(&s, "# Benchmarks: profiles\n\nWritten by `make bench` (`cmd/wxsync/bench_profiles_test.go`, `BenchmarkProfiles`) on %s, on the machine\ndescribed in [benchmarks.md](benchmarks.md). Every number was measured in that run.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	s.WriteString("One `wxsync sync` of the followers and users streams into an empty database: the follower walk and,\nriding it, every profile through `user/info/batchget` (100 openids a call, 8 calls in flight by\ndefault). wxsim runs in the benchmark's process and adds its latency to every call.\n\n")
-	s.WriteString("| wxsim latency | followers | wall time | batchget calls | profile phase | calls/s | target (0.9 × 8 / latency) | holds |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
-	for _, p := range results {
+	p := func(format string, args ...any) { fmt.Fprintf(&s, format, args...) }
+	p("%s\n## Profiles\n\n", benchProfilesBegin)
+	p("Written by `BenchmarkProfiles` (`cmd/wxsync/bench_profiles_test.go`) in `make bench` on %s, on the\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("machine above (wxsync %s).\n\n", benchRevision())
+	p("One `wxsync sync` of the followers and users streams into an empty database: the follower walk and,\n")
+	p("riding it, every profile through `user/info/batchget` (100 openids a call, %d calls in flight by\n", source.DefaultConcurrency)
+	p("default). wxsim runs in the benchmark's process and holds every call for its latency before answering.\n\n")
+	p("| wxsim latency | followers | wall time | batchget calls | profile phase | calls/s | target (0.9 × %d / latency) | holds | load before |\n", source.DefaultConcurrency)
+	p("|---|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	for _, r := range results {
 		target, holds := "", "(not judged)"
-		if t := p.target(); t > 0 {
-			target, holds = fmt.Sprintf("%.0f", t), benchYesNo(p.callsPerSecond() >= t)
+		if t := r.target(); t > 0 {
+			target, holds = fmt.Sprintf("%.0f", t), benchYesNo(r.callsPerSecond() >= t)
 		}
-		fmt.Fprintf(&s, "| %s | %s | %.1f s | %s | %.1f s | %.0f | %s | %s |\n", p.Latency, benchThousands(p.Followers), p.Wall.Seconds(),
-			benchThousands(p.Calls), p.ProfilePhase.Seconds(), p.callsPerSecond(), target, holds)
+		p("| %s | %s | %.1f s | %s | %.1f s | %.0f | %s | %s | %.2f |\n", r.Latency, benchThousands(r.Followers), r.Wall.Seconds(),
+			benchThousands(r.Calls), r.ProfilePhase.Seconds(), r.callsPerSecond(), target, holds, r.Load)
 	}
-	s.WriteString("\nThe profile phase runs from the arrival of the first batchget call at wxsim to the arrival of the\nlast; calls/s = (calls − 1) / that time. Each run fails the benchmark unless it made exactly\nceil(N / 100) batchget calls and `wechat_users` then holds N profiles.\n")
+	p("\nThe profile phase runs from the arrival of the first batchget call at wxsim to the arrival of the\n")
+	p("last; calls/s = (calls − 1) / that time. Each run fails the benchmark unless it made exactly\n")
+	p("ceil(N / 100) batchget calls and `wechat_users` then holds N profiles. \"load before\" is the\n")
+	p("1-minute load average just before the sync.\n%s\n", benchProfilesEnd)
 	return s.String()
 }

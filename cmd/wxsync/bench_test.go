@@ -137,7 +137,14 @@ func BenchmarkSync(b *testing.B) {
 	if out == "" || b.Failed() || len(results) == 0 {
 		return
 	}
-	if err := os.WriteFile(out, []byte(benchReport(b, results)), 0o644); err != nil {
+	// The profiles section, BenchmarkProfiles' own, stays as it is.
+	report := benchReport(b, results)
+	if old, err := os.ReadFile(out); err == nil {
+		if _, section := benchCutProfiles(string(old)); section != "" {
+			report = strings.TrimRight(report, "\n") + "\n\n" + section
+		}
+	}
+	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
 		b.Fatalf("write %s: %v", out, err)
 	}
 	b.Logf("wrote %s", out)
