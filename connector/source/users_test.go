@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -210,5 +213,63 @@ func checkUsersCheckpoints(t *testing.T, r *streamRecorder, order []string, need
 				t.Fatalf("checkpoint after %d listed followers comes before the profile of %s", listed, id)
 			}
 		}
+	}
+}
+
+// The profiles of page k are fetched while page k+1 is listed: the
+// simulated API holds the listing of page 2 until a batchget call has
+// arrived, and the first batchget call until page 2 is being listed. A
+// pipeline that did one after the other would wait on itself; the
+// deadline below only turns that deadlock into a failure.
+func TestUsersPipelineOverlapsListing(t *testing.T) {
+	opts := wxsim.DefaultOptions()
+	opts.Followers, opts.PageSize = 1_500, 500
+	sim, err := wxsim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		page2, batch         = make(chan struct{}), make(chan struct{})
+		page2Once, batchOnce sync.Once
+		deadlocked           atomic.Bool
+		userGets             atomic.Int64
+		waitFor              = func(c chan struct{}) {
+			select {
+			case <-c:
+			case <-time.After(10 * time.Second):
+				deadlocked.Store(true)
+			}
+		}
+	)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case wxsim.PathUserGet:
+			if userGets.Add(1) == 2 {
+				page2Once.Do(func() { close(page2) })
+				waitFor(batch)
+			}
+		case wxsim.PathBatchGet:
+			batchOnce.Do(func() {
+				close(batch)
+				waitFor(page2)
+			})
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	defer api.Close()
+	cfg, _ := json.Marshal(Config{AppID: opts.AppID, Secret: opts.Secret, APIBase: api.URL})
+	r := &streamRecorder{}
+	err = New(nil, nil).Read(context.Background(), plugin.ReadRequest{
+		Config:  cfg,
+		Streams: []plugin.StreamState{{Stream: schema.Followers}, {Stream: schema.Users}},
+	}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deadlocked.Load() {
+		t.Fatal("listing page 2 waited for the profiles of page 1 to end, or the other way round")
+	}
+	if len(r.profiles) != 1_500 {
+		t.Fatalf("%d profiles, want 1500", len(r.profiles))
 	}
 }
