@@ -6,6 +6,8 @@ import (
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/wxsync/wxsync/plugin/pb"
 )
@@ -75,7 +77,9 @@ type hostServer struct {
 func (h *hostServer) NeedProfiles(ctx context.Context, req *pb.NeedProfilesRequest) (*pb.NeedProfilesResponse, error) {
 	ids, err := h.impl.NeedProfiles(ctx, req.GetOpenids())
 	if err != nil {
-		return nil, err
+		// The host's lookup already retried its database; what is left is
+		// an outage to wait out.
+		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	return &pb.NeedProfilesResponse{Openids: ids}, nil
 }
@@ -88,7 +92,10 @@ type hostClient struct {
 func (h *hostClient) NeedProfiles(ctx context.Context, openids []string) ([]string, error) {
 	r, err := h.c.NeedProfiles(ctx, &pb.NeedProfilesRequest{Openids: openids}, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
 	if err != nil {
-		return nil, fmt.Errorf("ask the host which profiles are needed: %w", err)
+		// A host that cannot answer (its database down past its retries,
+		// or the host going away) ends the Read as a temporary failure:
+		// nothing was fetched for this page, and the cursor stays before it.
+		return nil, TemporaryError(fmt.Errorf("ask the host which profiles are needed: %s", status.Convert(err).Message()))
 	}
 	return r.GetOpenids(), nil
 }

@@ -276,3 +276,31 @@ func TestHostServiceOverBroker(t *testing.T) {
 		t.Fatalf("host was asked %q, want o1,o2,o3", h.asked)
 	}
 }
+
+// downHost cannot answer: its database is down past its retries.
+type downHost struct{}
+
+func (downHost) NeedProfiles(context.Context, []string) ([]string, error) {
+	return nil, errors.New("look up profiles in wechat_users: dial tcp 127.0.0.1:9000: connect: connection refused")
+}
+
+// A host that cannot say which profiles are needed ends the Read with a
+// temporary error (exit 75, like an insert that keeps failing), and its
+// cause reaches the operator.
+func TestHostServiceFailureIsTemporary(t *testing.T) {
+	c := connect(t, &asksHost{})
+	rs, err := c.Read(context.Background(), nil, []StreamState{{Stream: "users"}}, downHost{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := rs.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Err == nil || m.Err.Kind != KindTemporary {
+		t.Fatalf("got %+v, want a temporary error", m)
+	}
+	if want := "ask the host which profiles are needed: look up profiles in wechat_users: dial tcp 127.0.0.1:9000: connect: connection refused"; m.Err.Error() != want {
+		t.Fatalf("error %q, want %q", m.Err.Error(), want)
+	}
+}

@@ -58,8 +58,9 @@ func TestSyncBadAPIInput(t *testing.T) {
 		{kind: wxsim.FaultCountMismatch, want: exitOK, tries: 1,
 			says: `\[WARN\] +plugin\S*: wechat page count differs from its openid list; using the list: .*`, fields: []string{"path=/cgi-bin/user/get", "count=1001", "openids=1000"}},
 		// An API that answers the cursor it was given, on and on: the walk
-		// stops at the first repeat, after one call, not in a loop.
-		{kind: wxsim.FaultRepeatNext, times: 1000, want: exitFailure, tries: 1,
+		// stops at the first repeat, after one call, not in a loop; a
+		// temporary error (exit 75), the cursor after page 2.
+		{kind: wxsim.FaultRepeatNext, times: 1000, want: exitTempFail, tries: 1,
 			says: `again after 3 pages in this run: refusing to loop \(the list is inconsistent; retry later\)$`},
 	} {
 		name := c.kind.String()

@@ -223,6 +223,83 @@ func TestSyncStaleCursorRestarts(t *testing.T) {
 	}
 }
 
+// An API that answers, on user/get call 3, the next_openid it was asked
+// for (a loop): the walk stops there, on that call, and the run exits 75,
+// as its message says, with the cursor after page 2 and exactly the rows
+// before it committed (nothing of the repeating page). Once the API is
+// consistent again the rerun resumes there and completes the snapshot.
+// With the profiles (the default streams) and without.
+func TestSyncRepeatingNextIsTemporary(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		env  []string
+	}{
+		{name: "default streams"},
+		{name: "followers only", env: []string{"WXSYNC_STREAMS=followers"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			const call = 3
+			opts := smallPages()
+			opts.Faults = []wxsim.Fault{{Path: wxsim.PathUserGet, Call: call, Kind: wxsim.FaultRepeatNext}}
+			e := newEnv(t, opts)
+			ids := e.sim.FollowerOpenIDs()
+			clean := walkCursors(ids, 0, opts.PageSize, opts.EndStyle)
+			r := e.sync(exitTempFail, c.env...)
+
+			e.wantUserGets(clean[:call]) // no call after the repeat
+			snapshot, next := e.wantResumable(ids, call-1)
+			if next != clean[call-1] {
+				t.Fatalf("saved next_openid %q, want %q, the one the repeating call was asked for", next, clean[call-1])
+			}
+			want := fmt.Sprintf("wxsync: stopped early, cursor saved; run again later to resume: stream followers: the API answered next_openid %q again after %d pages in this run: refusing to loop (the list is inconsistent; retry later)\n", next, call)
+			if !strings.HasSuffix(r.output, want) {
+				t.Errorf("the output does not end with %q:\n%s", want, r.output)
+			}
+			if got := e.runRecords(); !slices.Equal(got, []string{"stopped 75"}) {
+				t.Errorf("wxsync_runs holds %q, want one stopped run, exit 75", got)
+			}
+			if got := e.current(); len(got) != 0 {
+				t.Fatalf("the view shows %d followers of an incomplete snapshot", len(got))
+			}
+
+			e.sim.ResetCalls()
+			e.sync(exitOK, c.env...)
+			e.wantUserGets(clean[call-1:])
+			e.wantOneSnapshot(snapshot)
+		})
+	}
+}
+
+// A fresh walk that the API ends (the end-of-list answer on user/get call
+// 3) with 2,000 of the 5,500 followers its total reports: the snapshot is
+// published as listed, exit 0, and the run warns with both numbers.
+func TestSyncFreshWalkShortOfTotalWarns(t *testing.T) {
+	opts := smallPages()
+	opts.Faults = []wxsim.Fault{{Path: wxsim.PathUserGet, Call: 3, Kind: wxsim.FaultEarlyEnd}}
+	e := newEnv(t, opts)
+	ids := e.sim.FollowerOpenIDs()
+	r := e.sync(exitOK)
+
+	e.wantUserGets(walkCursors(ids, 0, 1000, wxsim.EndCountZero)[:3])
+	snaps := e.snapshots()
+	if len(snaps) != 1 || snaps[0].Complete != 1 || snaps[0].Rows != 2000 || snaps[0].ReportedTotal != 5500 {
+		t.Fatalf("wechat_snapshots = %+v, want one complete snapshot of 2000 rows, reported total 5500", snaps)
+	}
+	if got, want := e.current(), sorted(ids[:2000]); !slices.Equal(got, want) {
+		t.Fatalf("the view shows %d followers, want the 2000 listed: %s", len(got), firstDiff(got, want))
+	}
+	line := regexp.MustCompile(`(?m)^.*\[WARN\] +plugin\S*: the follower list ended at 2000 openids of the 5500 the API reports.*$`).FindString(r.output)
+	if line == "" {
+		t.Fatalf("the output has no warning of the short list:\n%s", r.output)
+	}
+	for _, s := range []string{"published as the API listed it", "may include followers it does not list", "fetched=2000", "total=5500"} {
+		if !strings.Contains(line, s) {
+			t.Errorf("the warning lacks %q: %s", s, line)
+		}
+	}
+}
+
 // SIGKILL of the host while a page is in flight: the plugin dies with it
 // (no orphan), and the rerun continues the same snapshot from the saved
 // cursor. On real 10,000-openid pages.

@@ -422,6 +422,43 @@ func TestStreamsUsersQuotaResume(t *testing.T) {
 	}
 }
 
+// ClickHouse failing the host's profile lookup (here: wechat_users gone
+// once the run has started) ends the run with exit 75, like a failing
+// insert, with no batchget call and no cursor saved past what is
+// committed; the next run, with the table back, ends with every profile.
+func TestStreamsUsersLookupFailureIsTemporary(t *testing.T) {
+	e := newEnv(t, smallPages()) // 5,500 followers, 1,000 a page
+	db := "`" + e.sink.Database() + "`"
+	var once sync.Once
+	e.setGate(func(r *http.Request) {
+		if r.URL.Path != wxsim.PathUserGet {
+			return
+		}
+		once.Do(func() {
+			if err := e.sink.Conn().Exec(context.Background(), "RENAME TABLE "+db+".wechat_users TO "+db+".wechat_users_away"); err != nil {
+				t.Errorf("rename wechat_users: %v", err)
+			}
+		})
+	})
+	r := e.sync(exitTempFail, streamsAccount, "CLICKHOUSE_RETRY_TIME=1s")
+	if !strings.Contains(r.output, "ask the host which profiles are needed: look up profiles in wechat_users") {
+		t.Fatalf("the run does not say the lookup failed; output:\n%s", r.output)
+	}
+	if n := len(batchGetSizes(e.sim.CallLog())); n != 0 {
+		t.Fatalf("%d batchget calls after the lookup failed, want 0", n)
+	}
+	if f, u := e.accountState(); f != "" || u != "" {
+		t.Fatalf("cursors saved though no profile was committed: followers %q, users %q", f, u)
+	}
+	if err := e.sink.Conn().Exec(context.Background(), "RENAME TABLE "+db+".wechat_users_away TO "+db+".wechat_users"); err != nil {
+		t.Fatal(err)
+	}
+	e.setGate(nil)
+	e.sync(exitOK, streamsAccount)
+	e.wantOneSnapshot(0)
+	e.wantProfiles(e.sim.FollowerOpenIDs())
+}
+
 // Followers who leave after the list was fetched and before their
 // profiles are: the walk lists them, batchget answers subscribe 0, and
 // wechat_users records that.

@@ -77,13 +77,18 @@ func (c listCursor) encode() []byte {
 // of list"). One restart per snapshot at most, so a list that really
 // shrank ends after a second walk.
 func (c listCursor) stale(total int64) bool {
-	if c.Restarts != 0 || c.Fetched < 0 || c.Fetched >= total {
+	return c.Restarts == 0 && below99(c.Fetched, total)
+}
+
+// below99 reports whether fetched is less than 99% of total.
+func below99(fetched, total int64) bool {
+	if fetched < 0 || fetched >= total {
 		return false
 	}
 	// fetched*100 < total*99 ⇔ 100·(total-fetched) > total ⇔
 	// total-fetched > ⌊total/100⌋, which cannot overflow: the saved
 	// cursor and the API's total are untrusted and may be huge.
-	return total-c.Fetched > total/100
+	return total-fetched > total/100
 }
 
 // listPager fetches one page of a list after next.
@@ -97,7 +102,8 @@ type loggerLike interface {
 // walk is one walk of a list (followers, blacklist) from a cursor to its
 // end. It ends on a page with no openids or an empty next_openid, never on
 // total arithmetic, and fails on a next_openid that repeats rather than
-// loop forever.
+// loop forever: a temporary error, since the cursor stays at the last good
+// page and the anomaly is the API's.
 type walk struct {
 	// stream is the list's stream: progress and errors name it.
 	stream string
@@ -149,11 +155,14 @@ func (w *walk) run(ctx context.Context, cur listCursor) error {
 				resumed = false
 				continue
 			}
+			w.warnShort(cur, resumed)
 			return w.finish(cur)
 		}
 		if p.NextOpenID != "" {
 			if _, dup := seen[p.NextOpenID]; dup || p.NextOpenID == cur.Next {
-				return fmt.Errorf("the API answered next_openid %q again after %d pages in this run: refusing to loop (the list is inconsistent; retry later)", p.NextOpenID, len(seen)+1)
+				// Nothing of this page is emitted: the cursor saved is the
+				// last good page's, and a later run resumes from it.
+				return plugin.TemporaryError(fmt.Errorf("the API answered next_openid %q again after %d pages in this run: refusing to loop (the list is inconsistent; retry later)", p.NextOpenID, len(seen)+1))
 			}
 			seen[p.NextOpenID] = struct{}{}
 		}
@@ -177,12 +186,28 @@ func (w *walk) run(ctx context.Context, cur listCursor) error {
 			return err
 		}
 		if cur.Next == "" {
+			w.warnShort(cur, resumed)
 			return w.finish(cur)
 		}
 		if err := w.emitCheckpoint(cur, false); err != nil {
 			return err
 		}
 	}
+}
+
+// warnShort warns when a walk of the follower list from its beginning
+// (not resumed; a stale cursor's restart is such a walk) ends with less
+// than 99% of the total the API last reported: the snapshot is published
+// as listed (the API's total may count followers that user/get does not
+// list), but not without a word. Resumed walks are left to the
+// stale-cursor rule. A users-only walk publishes no followers snapshot.
+func (w *walk) warnShort(cur listCursor, resumed bool) {
+	if resumed || !w.records || w.stream != schema.Followers || !below99(cur.Fetched, cur.Total) {
+		return
+	}
+	w.log.Warn(fmt.Sprintf("the follower list ended at %d openids of the %d the API reports (less than 99%%); "+
+		"the snapshot is published as the API listed it: the API's total may include followers it does not list", cur.Fetched, cur.Total),
+		"stream", w.stream, "fetched", cur.Fetched, "total", cur.Total)
 }
 
 func (w *walk) progress(cur listCursor) error {

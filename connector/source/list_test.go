@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -217,21 +218,146 @@ func TestWalkListTotalDriftDoesNotEndOrRestart(t *testing.T) {
 	}
 }
 
+// A next_openid the walk has already seen ends it, on the call that
+// answers it, rather than loop: with nothing of that page emitted, the last
+// checkpoint at the page before, and a temporary error (exit 75), as its
+// message says, since the cursor is saved and nothing is lost.
 func TestWalkListRepeatingNextIsAnError(t *testing.T) {
-	calls := 0
-	pager := func(_ context.Context, next string) (wechat.Page, error) {
-		calls++
-		if calls > 50 {
-			t.Fatal("the walk kept calling after next_openid repeated")
+	id := func(c byte) string { return "o" + strings.Repeat(string(c), 27) }
+	for _, c := range []struct {
+		name string
+		// nexts[i] is the next_openid of call i+1's page, of one openid.
+		nexts []string
+		// good is the pages emitted and checkpointed before the repeat.
+		good int
+	}{
+		// The API answers the cursor it was given.
+		{name: "same as asked", nexts: []string{id('A'), id('A')}, good: 1},
+		// The API goes back to a cursor of an earlier page.
+		{name: "earlier page", nexts: []string{id('A'), id('B'), id('C'), id('A')}, good: 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			pager := func(_ context.Context, next string) (wechat.Page, error) {
+				calls++
+				if calls > len(c.nexts) {
+					t.Fatal("the walk kept calling after next_openid repeated")
+				}
+				own := id(byte('a' + calls))
+				return wechat.Page{Total: 5, Count: 1, OpenIDs: []string{own}, NextOpenID: c.nexts[calls-1], HasData: true}, nil
+			}
+			r := &recorder{}
+			err := (&Source{log: quiet}).readList(context.Background(), schema.Followers, nil, pager, noCalls, r)
+			if err == nil || !strings.Contains(err.Error(), "again") || !strings.Contains(err.Error(), "retry later") {
+				t.Fatalf("err = %v, want a repeated next_openid error saying to retry later", err)
+			}
+			if calls != len(c.nexts) {
+				t.Fatalf("made %d calls, want %d (the repeat is seen on the last)", calls, len(c.nexts))
+			}
+			if k := plugin.KindOf(err); k != plugin.KindTemporary {
+				t.Errorf("KindOf(err) = %v, want temporary (exit 75)", k)
+			}
+			if k := plugin.KindOf(streamError(context.Background(), schema.Followers, err)); k != plugin.KindTemporary {
+				t.Errorf("the Read ends with a %v error, want temporary (exit 75)", k)
+			}
+			var want []string
+			for i := 0; i < c.good; i++ {
+				want = append(want, "record:1", "checkpoint:"+c.nexts[i]+":false")
+			}
+			if !slices.Equal(r.events, want) {
+				t.Fatalf("events\n got %q\nwant %q: the repeating page emitted, or a checkpoint past the last good page", r.events, want)
+			}
+		})
+	}
+}
+
+// A fresh walk that ends with fewer than 99% of the total the API last
+// reported is published as listed, with a warning that says so; at 99% or
+// more, no warning. Whatever the end style; the run does not fail.
+func TestWalkListFreshWalkShortOfTotalWarns(t *testing.T) {
+	for _, c := range []struct {
+		n, total int
+		warn     bool
+	}{
+		{n: 23, total: 1000, warn: true},
+		{n: 98, total: 100, warn: true},
+		{n: 99, total: 100, warn: false}, // exactly 99%
+		{n: 23, total: 23, warn: false},
+		{n: 23, total: 0, warn: false}, // the fake's total: the list's length
+		{n: 0, total: 5, warn: true},
+	} {
+		for _, emptyNext := range []bool{false, true} {
+			t.Run(fmt.Sprintf("n=%d/total=%d/emptyNext=%v", c.n, c.total, emptyNext), func(t *testing.T) {
+				f := newFakeList(c.n, 10, emptyNext)
+				f.total = c.total
+				var buf bytes.Buffer
+				s := &Source{log: slog.New(slog.NewTextHandler(&buf, nil))}
+				r := &recorder{}
+				if err := s.readList(context.Background(), schema.Followers, nil, f.page, noCalls, r); err != nil {
+					t.Fatalf("err = %v, want the walk to succeed", err)
+				}
+				if !slices.Equal(r.openids, f.ids) || !strings.HasSuffix(r.events[len(r.events)-1], ":true") {
+					t.Fatalf("emitted %d openids, events %q: want the %d listed and a done checkpoint", len(r.openids), r.events, c.n)
+				}
+				wantShortWarning(t, buf.String(), c.warn, int64(c.n), int64(c.total))
+			})
 		}
-		return wechat.Page{Total: 5, Count: 1, OpenIDs: []string{"oSame000000000000000000000000"[:28]}, NextOpenID: "oSame000000000000000000000000"[:28], HasData: true}, nil
 	}
-	err := (&Source{log: quiet}).readList(context.Background(), schema.Followers, nil, pager, noCalls, &recorder{})
-	if err == nil || !strings.Contains(err.Error(), "again") {
-		t.Fatalf("err = %v, want a repeated next_openid error", err)
+}
+
+// A stale cursor's restart walks from the beginning: when that walk too
+// ends short of the total (the list really shrank), it is published with
+// the warning.
+func TestWalkListRestartedWalkShortOfTotalWarns(t *testing.T) {
+	f := newFakeList(23, 10, false)
+	f.total = 1000
+	var buf bytes.Buffer
+	s := &Source{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	stale := listCursor{Next: "ogone0000000000000000000000x", Fetched: 10, Total: 1000}
+	r := &recorder{}
+	if err := s.readList(context.Background(), schema.Followers, stale.encode(), f.page, noCalls, r); err != nil {
+		t.Fatal(err)
 	}
-	if calls != 2 {
-		t.Fatalf("made %d calls, want 2 (the repeat is seen on the second)", calls)
+	if !slices.Equal(r.openids, f.ids) {
+		t.Fatalf("emitted %d openids, want all 23 after the restart", len(r.openids))
+	}
+	if !strings.Contains(buf.String(), "restarting the walk") {
+		t.Fatalf("no restart warning:\n%s", buf.String())
+	}
+	wantShortWarning(t, buf.String(), true, 23, 1000)
+}
+
+// wantShortWarning checks the log of a walk for the warning that it ended
+// short of the total: one, at level WARN, with fetched and total, or none.
+func wantShortWarning(t *testing.T, log string, want bool, fetched, total int64) {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "published as the API listed it") {
+			lines = append(lines, l)
+		}
+	}
+	if !want {
+		if len(lines) != 0 {
+			t.Fatalf("warned %q, want no warning", lines)
+		}
+		return
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d short-of-total warnings, want 1; log:\n%s", len(lines), log)
+	}
+	l := lines[0]
+	for _, s := range []string{
+		"level=WARN",
+		fmt.Sprintf("%d openids of the %d", fetched, total),
+		"may include followers it does not list",
+		"stream=followers",
+		fmt.Sprintf("fetched=%d", fetched),
+		fmt.Sprintf("total=%d", total),
+	} {
+		if !strings.Contains(l, s) {
+			t.Errorf("the warning lacks %q: %s", s, l)
+		}
 	}
 }
 
