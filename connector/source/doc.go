@@ -1,7 +1,9 @@
 // Package source is the WeChat source: its configuration and its streams
-// (followers, and later users, tags and blacklist), each of which walks the
-// API through connector/wechat and emits Arrow record batches and
-// checkpoints through a plugin.Emitter.
+// (followers, users, tags and blacklist), which call the API through
+// connector/wechat and emit Arrow record batches and checkpoints through a
+// plugin.Emitter. The users stream rides the follower walk (users.go): it
+// asks the host (plugin.Host) which openids of each page need a profile,
+// and fetches those with batchget workers while the walk lists on.
 //
 // A stream's cursor is opaque to everyone else: only this package encodes
 // and decodes it. It must not talk to ClickHouse or know where batches go.
