@@ -155,7 +155,7 @@ func (w *walk) run(ctx context.Context, cur listCursor) error {
 				resumed = false
 				continue
 			}
-			w.warnShort(cur, resumed)
+			w.warnShort(cur)
 			return w.finish(cur)
 		}
 		if p.NextOpenID != "" {
@@ -186,7 +186,7 @@ func (w *walk) run(ctx context.Context, cur listCursor) error {
 			return err
 		}
 		if cur.Next == "" {
-			w.warnShort(cur, resumed)
+			w.warnShort(cur)
 			return w.finish(cur)
 		}
 		if err := w.emitCheckpoint(cur, false); err != nil {
@@ -195,14 +195,15 @@ func (w *walk) run(ctx context.Context, cur listCursor) error {
 	}
 }
 
-// warnShort warns when a walk of the follower list from its beginning
-// (not resumed; a stale cursor's restart is such a walk) ends with less
-// than 99% of the total the API last reported: the snapshot is published
-// as listed (the API's total may count followers that user/get does not
-// list), but not without a word. Resumed walks are left to the
-// stale-cursor rule. A users-only walk publishes no followers snapshot.
-func (w *walk) warnShort(cur listCursor, resumed bool) {
-	if resumed || !w.records || w.stream != schema.Followers || !below99(cur.Fetched, cur.Total) {
+// warnShort warns when a walk of the follower list ends with less than
+// 99% of the total the API last reported counted in its snapshot: the
+// snapshot is published as listed (the API's total may count followers
+// that user/get does not list), but not without a word. It runs after the
+// stale-cursor rule has had its say: a resumed walk it restarts is judged
+// when the restarted walk ends. A users-only walk publishes no followers
+// snapshot.
+func (w *walk) warnShort(cur listCursor) {
+	if !w.records || w.stream != schema.Followers || !below99(cur.Fetched, cur.Total) {
 		return
 	}
 	w.log.Warn(fmt.Sprintf("the follower list ended at %d openids of the %d the API reports (less than 99%%); "+

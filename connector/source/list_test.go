@@ -327,6 +327,41 @@ func TestWalkListRestartedWalkShortOfTotalWarns(t *testing.T) {
 	wantShortWarning(t, buf.String(), true, 23, 1000)
 }
 
+// A resumed walk that goes on for pages and still ends short of the total
+// (the stale rule only judges a walk that ends on its first call), or one
+// whose snapshot has used its restart, is published with the warning too;
+// one that ends at 99% or more of the total without.
+func TestWalkListResumedWalkShortOfTotalWarns(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		cursor func(f *fakeList) listCursor
+		warn   bool
+		total  int64
+	}{
+		{"went on for pages", func(f *fakeList) listCursor { return listCursor{Next: f.ids[9], Fetched: 10, Total: 1000} }, true, 1000},
+		{"restart used", func(f *fakeList) listCursor {
+			return listCursor{Next: "ogone0000000000000000000000x", Fetched: 10, Total: 1000, Restarts: 1}
+		}, true, 1000},
+		{"complete", func(f *fakeList) listCursor { return listCursor{Next: f.ids[9], Fetched: 10, Total: 23} }, false, 23},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeList(23, 10, false)
+			f.total = int(c.total)
+			var buf bytes.Buffer
+			s := &Source{log: slog.New(slog.NewTextHandler(&buf, nil))}
+			r := &recorder{}
+			if err := s.readList(context.Background(), schema.Followers, c.cursor(f).encode(), f.page, noCalls, r); err != nil {
+				t.Fatal(err)
+			}
+			final, _ := decodeListCursor(r.cursors[len(r.cursors)-1])
+			if strings.Contains(buf.String(), "restarting the walk") {
+				t.Fatalf("the walk restarted:\n%s", buf.String())
+			}
+			wantShortWarning(t, buf.String(), c.warn, final.Fetched, c.total)
+		})
+	}
+}
+
 // wantShortWarning checks the log of a walk for the warning that it ended
 // short of the total: one, at level WARN, with fetched and total, or none.
 func wantShortWarning(t *testing.T, log string, want bool, fetched, total int64) {
