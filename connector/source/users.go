@@ -75,7 +75,20 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 			return p.worker(wctx)
 		})
 	}
-	g.Go(p.assemble)
+	g.Go(func() error {
+		err := p.assemble()
+		if err != nil {
+			// The error cancels wctx, which stops the workers. Once it has,
+			// what they still hand over is dropped, so none blocks; not
+			// before, so that none makes another call meanwhile.
+			go func() {
+				<-wctx.Done()
+				for range p.fetchedc {
+				}
+			}()
+		}
+		return err
+	})
 	go func() {
 		// The assembler drains every fetched batch, so it ends once the
 		// last worker has handed over its last one.
@@ -271,17 +284,13 @@ func (p *profiles) worker(ctx context.Context) error {
 
 // assemble turns fetched batches into users records, one per batch, or one
 // for several (up to maxRecordRows profiles) when they queue up, and emits
-// each checkpoint once every batch before it is out. After a failed emit it
-// keeps draining, so that no worker blocks, and returns that error.
+// each checkpoint once every batch before it is out. It returns when the
+// workers are done, or at the first failed emit.
 func (p *profiles) assemble() error {
 	b := newUserBatcher()
 	defer b.release()
-	var failed error
 	var group []fetchedBatch
 	for first := range p.fetchedc {
-		if failed != nil {
-			continue
-		}
 		group = append(group[:0], first)
 		rows := len(first.users)
 	more:
@@ -296,9 +305,11 @@ func (p *profiles) assemble() error {
 				break more
 			}
 		}
-		failed = p.emitGroup(b, group, rows)
+		if err := p.emitGroup(b, group, rows); err != nil {
+			return err
+		}
 	}
-	return failed
+	return nil
 }
 
 // emitGroup emits the profiles of group as one record, then the checkpoints

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -272,4 +273,59 @@ func TestUsersPipelineOverlapsListing(t *testing.T) {
 	if len(r.profiles) != 1_500 {
 		t.Fatalf("%d profiles, want 1500", len(r.profiles))
 	}
+}
+
+// failingUsers is a streamRecorder whose users records cannot be sent.
+type failingUsers struct{ streamRecorder }
+
+var errSendUsers = errors.New("send to host: the stream is gone")
+
+func (f *failingUsers) Record(stream string, rec arrow.Record) error {
+	if stream == schema.Users {
+		return errSendUsers
+	}
+	return f.streamRecorder.Record(stream, rec)
+}
+
+// A users record that cannot be sent ends the Read with that error, and
+// stops the workers and the walk: no more batchget calls than were already
+// under way, and no checkpoint.
+func TestUsersPipelineStopsOnAFailedEmit(t *testing.T) {
+	opts := wxsim.DefaultOptions()
+	opts.Followers, opts.PageSize, opts.CallLogLimit = 20_000, 500, 10_000
+	sim, err := wxsim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(sim)
+	defer api.Close()
+	cfg, _ := json.Marshal(Config{AppID: opts.AppID, Secret: opts.Secret, APIBase: api.URL, Concurrency: 2})
+	r := &failingUsers{}
+	err = New(nil, nil).Read(context.Background(), plugin.ReadRequest{
+		Config:  cfg,
+		Streams: []plugin.StreamState{{Stream: schema.Followers}, {Stream: schema.Users}},
+	}, r)
+	if !errors.Is(err, errSendUsers) {
+		t.Fatalf("Read error %v, want the failed send", err)
+	}
+	// The first record fails. Until the workers see the cancellation they
+	// can fetch only what fits: the batch that failed, the two the
+	// assembler's channel holds, and one more each worker holds, waiting
+	// to hand it over; after it, no call leaves.
+	if n := len(batchGetSizes(sim.CallLog())); n > 1+2+2 {
+		t.Fatalf("%d batchget calls after the first users record failed, want at most 5", n)
+	}
+	if len(r.checkpoints) != 0 {
+		t.Fatalf("checkpoints %+v after a failed users record, want none", r.checkpoints)
+	}
+}
+
+func batchGetSizes(calls []wxsim.Call) []int {
+	var sizes []int
+	for _, c := range calls {
+		if c.Path == wxsim.PathBatchGet {
+			sizes = append(sizes, c.Batch)
+		}
+	}
+	return sizes
 }
