@@ -95,23 +95,12 @@ func (t *batchTap) take() []string {
 	return out
 }
 
-// batchGetSizes returns the number of openids of each batchget call in log.
-func batchGetSizes(log []wxsim.Call) []int {
-	var out []int
-	for _, c := range log {
-		if c.Path == wxsim.PathBatchGet {
-			out = append(out, c.Batch)
-		}
-	}
-	return out
-}
-
 // wantBatchGets fails the test unless wxsim's call log (since the last
 // ResetCalls) holds exactly want batchget calls, none empty or above 100
 // openids and all but at most one exactly 100.
 func (e *env) wantBatchGets(want int) {
 	e.t.Helper()
-	sizes := batchGetSizes(e.sim.CallLog())
+	sizes := wxsim.BatchGetSizes(e.sim.CallLog())
 	if len(sizes) != want {
 		e.t.Fatalf("%d batchget calls, want %d", len(sizes), want)
 	}
@@ -345,7 +334,7 @@ func TestStreamsUsersExactAndIncremental(t *testing.T) {
 	added := e.sim.AddFollowers(500)
 	e.sim.ResetCalls()
 	e.sync(exitOK, streamsAll)
-	if got := len(batchGetSizes(e.sim.CallLog())); got > 5 {
+	if got := len(wxsim.BatchGetSizes(e.sim.CallLog())); got > 5 {
 		t.Fatalf("%d batchget calls for 500 new followers, want at most 5", got)
 	}
 	wantSameSet(t, "openids sent to batchget", tap.take(), added)
@@ -444,7 +433,7 @@ func TestStreamsUsersLookupFailureIsTemporary(t *testing.T) {
 	if !strings.Contains(r.output, "ask the host which profiles are needed: look up profiles in wechat_users") {
 		t.Fatalf("the run does not say the lookup failed; output:\n%s", r.output)
 	}
-	if n := len(batchGetSizes(e.sim.CallLog())); n != 0 {
+	if n := len(wxsim.BatchGetSizes(e.sim.CallLog())); n != 0 {
 		t.Fatalf("%d batchget calls after the lookup failed, want 0", n)
 	}
 	if f, u := e.accountState(); f != "" || u != "" {

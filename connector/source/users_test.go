@@ -86,15 +86,19 @@ func readUsers(t *testing.T, sim *wxsim.Server, host plugin.Host, concurrency in
 	t.Helper()
 	api := httptest.NewServer(sim)
 	t.Cleanup(api.Close)
-	o := sim.Options()
-	cfg, _ := json.Marshal(Config{AppID: o.AppID, Secret: o.Secret, APIBase: api.URL, Concurrency: concurrency})
 	r := &streamRecorder{}
-	err := New(nil, nil).Read(context.Background(), plugin.ReadRequest{
+	return r, readAccountAt(api.URL, sim.Options(), host, concurrency, r)
+}
+
+// readAccountAt runs a Read of the followers and users streams of account
+// o against the API at base, emitting to out.
+func readAccountAt(base string, o wxsim.Options, host plugin.Host, concurrency int, out plugin.Emitter) error {
+	cfg, _ := json.Marshal(Config{AppID: o.AppID, Secret: o.Secret, APIBase: base, Concurrency: concurrency})
+	return New(nil, nil).Read(context.Background(), plugin.ReadRequest{
 		Config:  cfg,
 		Streams: []plugin.StreamState{{Stream: schema.Followers}, {Stream: schema.Users}},
 		Host:    host,
-	}, r)
-	return r, err
+	}, out)
 }
 
 // Every follower's profile is emitted once, in batchget calls of 100 (the
@@ -121,12 +125,7 @@ func TestUsersPipelineCheckpointsFollowProfiles(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("%d profiles emitted, want each of the %d followers once", len(got), len(want))
 			}
-			var sizes []int
-			for _, c := range sim.CallLog() {
-				if c.Path == wxsim.PathBatchGet {
-					sizes = append(sizes, c.Batch)
-				}
-			}
+			sizes := wxsim.BatchGetSizes(sim.CallLog())
 			if len(sizes) != 24 || slices.Max(sizes) != 100 || slices.Min(sizes) != 45 {
 				t.Fatalf("batchget sizes %v: want 23 of 100 and one of 45", sizes)
 			}
@@ -167,10 +166,8 @@ func TestUsersPipelineFetchesOnlyWhatTheHostNeeds(t *testing.T) {
 		t.Fatalf("%d followers emitted, want 1000", r.followers)
 	}
 	var asked int
-	for _, c := range sim.CallLog() {
-		if c.Path == wxsim.PathBatchGet {
-			asked += c.Batch
-		}
+	for _, n := range wxsim.BatchGetSizes(sim.CallLog()) {
+		asked += n
 	}
 	if asked != len(need) {
 		t.Fatalf("batchget asked for %d openids, want %d", asked, len(need))
@@ -258,13 +255,8 @@ func TestUsersPipelineOverlapsListing(t *testing.T) {
 		sim.ServeHTTP(w, r)
 	}))
 	defer api.Close()
-	cfg, _ := json.Marshal(Config{AppID: opts.AppID, Secret: opts.Secret, APIBase: api.URL})
 	r := &streamRecorder{}
-	err = New(nil, nil).Read(context.Background(), plugin.ReadRequest{
-		Config:  cfg,
-		Streams: []plugin.StreamState{{Stream: schema.Followers}, {Stream: schema.Users}},
-	}, r)
-	if err != nil {
+	if err := readAccountAt(api.URL, opts, nil, 0, r); err != nil {
 		t.Fatal(err)
 	}
 	if deadlocked.Load() {
@@ -299,33 +291,18 @@ func TestUsersPipelineStopsOnAFailedEmit(t *testing.T) {
 	}
 	api := httptest.NewServer(sim)
 	defer api.Close()
-	cfg, _ := json.Marshal(Config{AppID: opts.AppID, Secret: opts.Secret, APIBase: api.URL, Concurrency: 2})
 	r := &failingUsers{}
-	err = New(nil, nil).Read(context.Background(), plugin.ReadRequest{
-		Config:  cfg,
-		Streams: []plugin.StreamState{{Stream: schema.Followers}, {Stream: schema.Users}},
-	}, r)
-	if !errors.Is(err, errSendUsers) {
+	if err := readAccountAt(api.URL, opts, nil, 2, r); !errors.Is(err, errSendUsers) {
 		t.Fatalf("Read error %v, want the failed send", err)
 	}
 	// The first record fails. Until the workers see the cancellation they
 	// can fetch only what fits: the batch that failed, the two the
 	// assembler's channel holds, and one more each worker holds, waiting
 	// to hand it over; after it, no call leaves.
-	if n := len(batchGetSizes(sim.CallLog())); n > 1+2+2 {
+	if n := len(wxsim.BatchGetSizes(sim.CallLog())); n > 1+2+2 {
 		t.Fatalf("%d batchget calls after the first users record failed, want at most 5", n)
 	}
 	if len(r.checkpoints) != 0 {
 		t.Fatalf("checkpoints %+v after a failed users record, want none", r.checkpoints)
 	}
-}
-
-func batchGetSizes(calls []wxsim.Call) []int {
-	var sizes []int
-	for _, c := range calls {
-		if c.Path == wxsim.PathBatchGet {
-			sizes = append(sizes, c.Batch)
-		}
-	}
-	return sizes
 }

@@ -334,6 +334,18 @@ func (s *Server) Calls() map[string]int {
 	return maps.Clone(s.calls)
 }
 
+// BatchGetSizes returns the number of openids of each batchget call in
+// log, in order: what tests check of the profile calls a run made.
+func BatchGetSizes(log []Call) []int {
+	var out []int
+	for _, c := range log {
+		if c.Path == PathBatchGet {
+			out = append(out, c.Batch)
+		}
+	}
+	return out
+}
+
 // CallLog returns the most recent calls (at most Options.CallLogLimit) in
 // the order they were answered.
 func (s *Server) CallLog() []Call {
