@@ -11,18 +11,18 @@ type Reason string
 
 // Rejection reasons.
 const (
-	ReasonBadMethod      Reason = "bad_method"       // not GET (verification) or POST (push)
-	ReasonBadQuery       Reason = "bad_query"        // a query parameter missing, repeated or malformed
-	ReasonBadSignature   Reason = "bad_signature"    // signature or msg_signature does not match
-	ReasonStaleTimestamp Reason = "stale_timestamp"  // the signed timestamp is outside the replay window
-	ReasonTooLarge       Reason = "too_large"        // the body exceeds the size limit
-	ReasonBadXML         Reason = "bad_xml"          // the body (or the decrypted message) is not the expected XML
-	ReasonBadMessage     Reason = "bad_message"      // well-formed XML, but a required field is missing or malformed
-	ReasonNoKey          Reason = "no_key"           // an encrypted push, but no EncodingAESKey is configured
-	ReasonBadCiphertext  Reason = "bad_ciphertext"   // Encrypt is not base64 of whole AES blocks
-	ReasonBadPadding     Reason = "bad_padding"      // PKCS#7 (block 32) padding is wrong
-	ReasonBadLength      Reason = "bad_length"       // the decrypted length field does not fit the buffer
-	ReasonWrongAppID     Reason = "wrong_appid"      // the decrypted appid tail is not the configured appid
+	ReasonBadMethod      Reason = "bad_method"        // not GET (verification) or POST (push)
+	ReasonBadQuery       Reason = "bad_query"         // a query parameter missing, repeated or malformed
+	ReasonBadSignature   Reason = "bad_signature"     // signature or msg_signature does not match
+	ReasonStaleTimestamp Reason = "stale_timestamp"   // the signed timestamp is outside the replay window
+	ReasonTooLarge       Reason = "too_large"         // the body exceeds the size limit
+	ReasonBadXML         Reason = "bad_xml"           // the body (or the decrypted message) is not the expected XML
+	ReasonBadMessage     Reason = "bad_message"       // well-formed XML, but a required field is missing or malformed
+	ReasonNoKey          Reason = "no_key"            // an encrypted push, but no EncodingAESKey is configured
+	ReasonBadCiphertext  Reason = "bad_ciphertext"    // Encrypt is not base64 of whole AES blocks
+	ReasonBadPadding     Reason = "bad_padding"       // PKCS#7 (block 32) padding is wrong
+	ReasonBadLength      Reason = "bad_length"        // the decrypted length field does not fit the buffer
+	ReasonWrongAppID     Reason = "wrong_appid"       // the decrypted appid tail is not the configured appid
 	ReasonWrongAccount   Reason = "wrong_original_id" // ToUserName is not the configured original id (gh_...)
 )
 
