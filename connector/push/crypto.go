@@ -58,11 +58,11 @@ func ParseKey(encodingAESKey string) (*Key, error) {
 	return k, nil
 }
 
-// String redacts the key.
-func (k *Key) String() string { return "push.Key(redacted)" }
+// String redacts the key (value receiver: a copied Key prints no bytes either).
+func (k Key) String() string { return "push.Key(redacted)" }
 
 // GoString redacts the key.
-func (k *Key) GoString() string { return k.String() }
+func (k Key) GoString() string { return k.String() }
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
