@@ -30,7 +30,9 @@ const (
 // seededReader is a deterministic source of "random" bytes.
 type seededReader struct{ r *rand.Rand }
 
-func newSeeded(seed uint64) *seededReader { return &seededReader{rand.New(rand.NewPCG(seed, seed^0x5eed))} }
+func newSeeded(seed uint64) *seededReader {
+	return &seededReader{rand.New(rand.NewPCG(seed, seed^0x5eed))}
+}
 
 func (s *seededReader) Read(p []byte) (int, error) {
 	for i := range p {

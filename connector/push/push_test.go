@@ -81,7 +81,10 @@ func TestVerifyURL(t *testing.T) {
 		{func(q url.Values) { q.Set("echostr", "<script>") }, ReasonBadQuery},
 		{func(q url.Values) { q.Add("nonce", "1") }, ReasonBadQuery},
 		{func(q url.Values) { q.Set("timestamp", "+1750000000") }, ReasonBadQuery},
-		{func(q url.Values) { q.Set("timestamp", stale); q.Set("signature", Signature(testToken, stale, testNonce)) }, ReasonStaleTimestamp},
+		{func(q url.Values) {
+			q.Set("timestamp", stale)
+			q.Set("signature", Signature(testToken, stale, testNonce))
+		}, ReasonStaleTimestamp},
 	}
 	for i, c := range cases {
 		q := good()

@@ -45,7 +45,9 @@ func setQuery(k, v string) func(url.Values, []byte) []byte {
 }
 
 func encryptedWith(layoutBuf []byte) func(t *testing.T) (url.Values, []byte) {
-	return func(t *testing.T) (url.Values, []byte) { return safeBody(rawEncrypt(mustKey(t, testAESKey), layoutBuf)) }
+	return func(t *testing.T) (url.Values, []byte) {
+		return safeBody(rawEncrypt(mustKey(t, testAESKey), layoutBuf))
+	}
 }
 
 func rejectCases() []rejectCase {
