@@ -34,10 +34,17 @@
 //   - tag membership is periodic in the index (period 4096, a seeded random
 //     table), so tags/get counts are exact.
 //
+//   - the message push ([Pusher]): changes to the account (subscribes,
+//     unsubscribes, QR scans) pushed to a receiver as WeChat pushes them,
+//     signed and encrypted by connector/push (the protocol's one
+//     implementation), with WeChat's timeout and retries, and the record of
+//     what was delivered and what was given up.
+//
 // What it must not touch: it is test infrastructure. It knows nothing of
 // wxsync's client (connector/wechat), sources, ClickHouse or plugins, and
 // nothing outside this package imports it except tests, benchmarks and
 // cmd/wxsim. It keeps no global state, reads no environment and starts no
-// goroutines of its own; network listening is the caller's business
-// (httptest.NewServer(srv) or cmd/wxsim).
+// goroutines of its own outside a call (a Pusher's Push and Run deliver in
+// goroutines that have ended when they return); network listening is the
+// caller's business (httptest.NewServer(srv) or cmd/wxsim).
 package wxsim

@@ -32,10 +32,13 @@ type followers struct {
 	addKey   uint64
 	rmKey    uint64
 	rmCursor uint64 // draws made by remove, so successive removals continue the sequence
+	// subscribedAt holds the subscribe time of followers a Pusher added
+	// (their profile's subscribe_time is the pushed event's CreateTime).
+	subscribedAt map[uint64]int64
 }
 
 func newFollowers(n int, seed uint64) followers {
-	return followers{n: uint64(n), removed: map[uint64]struct{}{}, addKey: derive(seed, 4), rmKey: derive(seed, 5)}
+	return followers{n: uint64(n), removed: map[uint64]struct{}{}, subscribedAt: map[uint64]int64{}, addKey: derive(seed, 4), rmKey: derive(seed, 5)}
 }
 
 // everExisted is the number of indices ever handed out.
@@ -58,16 +61,31 @@ func (f *followers) addPos(k uint64) uint64 { return mix64(k^f.addKey) % (f.n + 
 // add appends count followers and returns their indices.
 func (f *followers) add(count int) []uint64 {
 	out := make([]uint64, 0, count)
+	byPlace := func(a, b addedFollower) int { return cmp.Or(cmp.Compare(a.pos, b.pos), cmp.Compare(a.idx, b.idx)) }
 	for range count {
 		k := uint64(len(f.added))
 		a := addedFollower{pos: f.addPos(k), idx: f.n + k}
-		f.added = append(f.added, a)
+		if count <= 64 { // one by one (the pusher): insert in place, no full sort
+			at, _ := slices.BinarySearchFunc(f.added, a, byPlace)
+			f.added = slices.Insert(f.added, at, a)
+		} else {
+			f.added = append(f.added, a)
+		}
 		out = append(out, a.idx)
 	}
-	slices.SortFunc(f.added, func(a, b addedFollower) int {
-		return cmp.Or(cmp.Compare(a.pos, b.pos), cmp.Compare(a.idx, b.idx))
-	})
+	if count > 64 {
+		slices.SortFunc(f.added, byPlace)
+	}
 	return out
+}
+
+// removeIdx removes follower idx; false if it is not a current follower.
+func (f *followers) removeIdx(idx uint64) bool {
+	if !f.follows(idx) {
+		return false
+	}
+	f.removed[idx] = struct{}{}
+	return true
 }
 
 // remove removes min(count, total) current followers, drawn by a seeded

@@ -424,6 +424,7 @@ func (s *Server) Profile(openid string) (p Profile, ok bool) {
 	}
 	s.fmu.RLock()
 	exists, follows := s.f.exists(idx), s.f.follows(idx)
+	at, pushed := s.f.subscribedAt[idx]
 	s.fmu.RUnlock()
 	switch {
 	case !exists:
@@ -431,7 +432,11 @@ func (s *Server) Profile(openid string) (p Profile, ok bool) {
 	case !follows:
 		return Profile{OpenID: openid}, true
 	}
-	return s.profile(idx), true
+	p = s.profile(idx)
+	if pushed {
+		p.SubscribeTime = at
+	}
+	return p, true
 }
 
 // AddFollowers adds n followers at positions spread over the whole list
