@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&quotas, "quota", "PATH=N daily limit of an API path, or PATH=off for none (repeatable)")
 	fs.Var(&faults, "fault", "PATH:CALL:KIND[:TIMES] scripted fault, PATH may be * (repeatable); kinds: "+faultKinds())
 	churn := fs.String("churn", "", "AFTER:ADD:REMOVE: after AFTER user/get calls, ADD followers appear and REMOVE leave")
+	pf := pushFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -111,7 +112,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, srv, *addr, *addrFile, stderr)
+	if pf.url == "" {
+		return serve(ctx, srv, *addr, *addrFile, stderr)
+	}
+	return serveAndPush(ctx, srv, pf, *addr, *addrFile, stderr)
 }
 
 func faultKinds() string {
