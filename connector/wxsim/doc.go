@@ -21,16 +21,21 @@
 //     ([Server.Calls], [Server.CallLog], [Server.TokensIssued]).
 //
 // Rules of the follower list (a client author must know them):
+//
 //   - user/get lists followers in index order, which is not openid order;
 //     next_openid may be any openid the account ever had (a follower that
 //     left included: the walk resumes after its place); anything else
 //     answers 40003;
+//
 //   - added follower k (index N+k) is listed immediately before initial
 //     follower H(seed,k) mod (N+1), i.e. anywhere; removals are drawn by a
 //     seeded hash over every index handed out so far;
+//
 //   - [Churn] fires once, before the (AfterCalls+1)-th user/get call;
+//
 //   - the blacklist is Blacklisted initial followers, indices j*(N/B),
 //     unaffected by churn;
+//
 //   - tag membership is periodic in the index (period 4096, a seeded random
 //     table), so tags/get counts are exact.
 //
