@@ -62,6 +62,9 @@ func settings() []setting {
 		}
 		s := setting{flag: f.Tag.Get("flag"), help: f.Tag.Get("help"), secret: f.Tag.Get("secret"), kind: kindName(f.Type)}
 		s.env, s.def = envTag(tag)
+		if d, ok := wechatDefaults()[s.env]; ok && s.def == "" {
+			s.def = d // the WeChat client's default (see Config)
+		}
 		out = append(out, s)
 	}
 	markRequired(out)
@@ -83,7 +86,7 @@ func envTag(tag string) (name, def string) {
 // name, so "required" follows Validate rather than a list kept here.
 func markRequired(ss []setting) {
 	var c Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
+	if err := processEnv(context.Background(), envconfig.MapLookuper(nil), &c); err != nil {
 		return
 	}
 	err := c.Validate(true)
