@@ -134,6 +134,26 @@ account's credentials; ` + "`state reset`" + ` needs ` + "`WECHAT_APPID`" + ` to
 | variable | flag | type | default | example | meaning |
 |---|---|---|---|---|---|
 `)
+	writeSettingRows(&b)
+	b.WriteString(`
+## Command flags
+
+Besides the settings above, some commands have flags of their own.
+
+| command | flag | default | meaning |
+|---|---|---|---|
+`)
+	writeCommandFlagRows(&b)
+	b.WriteString(`
+See [troubleshooting.md](troubleshooting.md) for what each error means and
+[schedulers.md](schedulers.md) for where to put these settings in Airflow, Dagster, Kubernetes,
+cron and systemd.
+`)
+	return b.String()
+}
+
+// writeSettingRows writes the settings table's row of each setting.
+func writeSettingRows(b *strings.Builder) {
 	for _, s := range settings() {
 		name := "`" + s.env + "`"
 		switch s.secret {
@@ -158,17 +178,13 @@ account's credentials; ` + "`state reset`" + ` needs ` + "`WECHAT_APPID`" + ` to
 		if v, ok := referenceExamples[s.env]; ok {
 			ex = "`" + v + "`"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, fl, s.kind, def, ex, cell(s.help))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name, fl, s.kind, def, ex, cell(s.help))
 	}
+}
 
-	b.WriteString(`
-## Command flags
-
-Besides the settings above, some commands have flags of their own.
-
-| command | flag | default | meaning |
-|---|---|---|---|
-`)
+// writeCommandFlagRows writes the command flags table: each command's own
+// flags, commands in name order.
+func writeCommandFlagRows(b *strings.Builder) {
 	cmds := commands()
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
@@ -192,15 +208,9 @@ Besides the settings above, some commands have flags of their own.
 			if f.DefValue != "" {
 				def = "`" + f.DefValue + "`"
 			}
-			fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", label, f.Name, def, cell(f.Usage))
+			fmt.Fprintf(b, "| `%s` | `--%s` | %s | %s |\n", label, f.Name, def, cell(f.Usage))
 		})
 	}
-	b.WriteString(`
-See [troubleshooting.md](troubleshooting.md) for what each error means and
-[schedulers.md](schedulers.md) for where to put these settings in Airflow, Dagster, Kubernetes,
-cron and systemd.
-`)
-	return b.String()
 }
 
 // cell makes s safe inside a Markdown table cell.
