@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/wxsync/wxsync/connector/wechat"
 )
 
 // referenceExamples is an example value of every setting, by environment
@@ -130,6 +132,10 @@ Durations are Go durations (` + "`90s`, `15m`, `168h`" + `); true/false settings
 secret store, a Kubernetes Secret, a 0600 ` + "`EnvironmentFile`" + `), not as a flag, which any user
 on the machine can read in the process list. Only ` + "`sync`" + ` and ` + "`check`" + ` need the
 account's credentials; ` + "`state reset`" + ` needs ` + "`WECHAT_APPID`" + ` to know whose cursors to forget.
+
+The ` + "`WECHAT_`" + ` settings are the WeChat client's (` + "`connector/wechat`" + `): their defaults and
+rules are its own, and ` + "`0`" + ` in a number or duration among them means its default (for ` + "`WECHAT_RATE_LIMIT`" + `, no limit);
+` + "`WECHAT_MAX_ATTEMPTS`" + ` is at most ` + fmt.Sprint(wechat.MaxMaxAttempts) + `.
 
 | variable | flag | type | default | example | meaning |
 |---|---|---|---|---|---|
