@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -23,16 +22,21 @@ import (
 // environment variable in its env tag and can be overridden by the flag in
 // its flag tag. The configuration reference in docs/ is generated from
 // these tags; `help` is the sentence it prints.
+//
+// A field with a wechat tag is a setting of the WeChat client: the tag
+// names its wechat.Config field, whose default (wechat.DefaultConfig) and
+// rules (wechat.Config.Validate) are the ones that apply; its env tag
+// carries no default of its own.
 type Config struct {
-	AppID     string `env:"WECHAT_APPID" flag:"appid" help:"The Official Account's AppID (wx...)."`
-	Secret    string `env:"WECHAT_SECRET" flag:"secret" secret:"true" help:"The account's AppSecret. Prefer the environment: a flag shows in the process list."`
-	APIBase   string `env:"WECHAT_API_BASE, default=https://api.weixin.qq.com" flag:"api-base" help:"Base URL of the WeChat API (point it at wxsim for tests)."`
-	TokenMode string `env:"WECHAT_TOKEN_MODE, default=stable" flag:"token-mode" help:"stable (POST /cgi-bin/stable_token, shares the token with other services) or classic (GET /cgi-bin/token, revokes other services' tokens)."`
+	AppID     string `env:"WECHAT_APPID" flag:"appid" wechat:"AppID" help:"The Official Account's AppID (wx...)."`
+	Secret    string `env:"WECHAT_SECRET" flag:"secret" secret:"true" wechat:"Secret" help:"The account's AppSecret. Prefer the environment: a flag shows in the process list."`
+	APIBase   string `env:"WECHAT_API_BASE" flag:"api-base" wechat:"BaseURL" help:"Base URL of the WeChat API (point it at wxsim for tests)."`
+	TokenMode string `env:"WECHAT_TOKEN_MODE" flag:"token-mode" wechat:"TokenMode" help:"stable (POST /cgi-bin/stable_token, shares the token with other services) or classic (GET /cgi-bin/token, revokes other services' tokens)."`
 
-	HTTPTimeout  time.Duration `env:"WECHAT_HTTP_TIMEOUT, default=15s" flag:"http-timeout" help:"Timeout of one API request."`
-	MaxAttempts  int           `env:"WECHAT_MAX_ATTEMPTS, default=6" flag:"max-attempts" help:"Attempts per API call on -1, 45011, HTTP 5xx, timeouts and resets, the first included."`
-	MaxRetryTime time.Duration `env:"WECHAT_MAX_RETRY_TIME, default=2m" flag:"max-retry-time" help:"Longest time one API call may spend retrying."`
-	RateLimit    float64       `env:"WECHAT_RATE_LIMIT, default=0" flag:"rate-limit" help:"API calls per second across all workers; 0 means no limit."`
+	HTTPTimeout  time.Duration `env:"WECHAT_HTTP_TIMEOUT" flag:"http-timeout" wechat:"HTTPTimeout" help:"Timeout of one API request."`
+	MaxAttempts  int           `env:"WECHAT_MAX_ATTEMPTS" flag:"max-attempts" wechat:"MaxAttempts" help:"Attempts per API call on -1, 45011, HTTP 5xx, timeouts and resets, the first included."`
+	MaxRetryTime time.Duration `env:"WECHAT_MAX_RETRY_TIME" flag:"max-retry-time" wechat:"MaxElapsed" help:"Longest time one API call may spend retrying."`
+	RateLimit    float64       `env:"WECHAT_RATE_LIMIT" flag:"rate-limit" wechat:"RateLimit" help:"API calls per second across all workers; 0 means no limit."`
 
 	DSN               string        `env:"CLICKHOUSE_DSN, default=clickhouse://127.0.0.1:9000/default" flag:"dsn" secret:"dsn" help:"ClickHouse DSN (native protocol), e.g. clickhouse://user:password@host:9000/db?secure=true."`
 	InsertRetryTime   time.Duration `env:"CLICKHOUSE_RETRY_TIME, default=2m" flag:"clickhouse-retry-time" help:"Longest time a failing insert or state write is retried before the run stops with exit 75."`
@@ -54,7 +58,7 @@ type Config struct {
 // args, and returns the remaining arguments. Flag errors are usage errors.
 func loadConfig(ctx context.Context, lookup envconfig.Lookuper, fs *flag.FlagSet, args []string) (Config, []string, error) {
 	var c Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: lookup}); err != nil {
+	if err := processEnv(ctx, lookup, &c); err != nil {
 		return c, nil, &configError{fmt.Errorf("environment: %w", err)}
 	}
 	bindFlags(fs, &c)
@@ -64,41 +68,33 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, fs *flag.FlagSet
 	return c, fs.Args(), nil
 }
 
+// processEnv fills c from the environment (through lookup); a WeChat
+// client setting that is not set takes the client's default.
+func processEnv(ctx context.Context, lookup envconfig.Lookuper, c *Config) error {
+	defaults := envconfig.MapLookuper(wechatDefaults())
+	return envconfig.ProcessWith(ctx, &envconfig.Config{Target: c, Lookuper: envconfig.MultiLookuper(lookup, defaults)})
+}
+
 // Validate checks every setting; account says whether the command needs
-// the WeChat account's credentials (sync and check do). Every rule lives
-// here.
+// the WeChat account's credentials (sync and check do). The WeChat client
+// settings are checked by the client's own rules (wechat.Config.Validate);
+// every other rule lives here.
 func (c Config) Validate(account bool) error {
 	var errs []error
 	if account && c.AppID == "" {
 		errs = append(errs, errors.New("WECHAT_APPID (--appid) is not set"))
 	}
-	if c.AppID != "" {
-		if err := wechat.ValidateAppID(c.AppID); err != nil {
-			errs = append(errs, fmt.Errorf("WECHAT_APPID (--appid): %w", err))
-		}
+	if account && c.Secret == "" {
+		errs = append(errs, errors.New("WECHAT_SECRET is not set"))
 	}
+	errs = append(errs, c.wechatProblems()...)
 	if c.PluginSHA256 != "" {
 		if b, err := hex.DecodeString(c.PluginSHA256); err != nil || len(b) != sha256.Size {
 			errs = append(errs, fmt.Errorf("WXSYNC_PLUGIN_SHA256 %q: want the 64 hex digits of a SHA-256 (sha256sum wxsync-source-wechat)", c.PluginSHA256))
 		}
 	}
-	if account && c.Secret == "" {
-		errs = append(errs, errors.New("WECHAT_SECRET is not set"))
-	}
-	if u, err := url.Parse(c.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("WECHAT_API_BASE %q is not an http(s) URL", c.APIBase))
-	}
-	if c.TokenMode != "stable" && c.TokenMode != "classic" {
-		errs = append(errs, fmt.Errorf("WECHAT_TOKEN_MODE %q: want stable or classic", c.TokenMode))
-	}
-	if c.HTTPTimeout <= 0 || c.MaxRetryTime <= 0 || c.InsertRetryTime <= 0 {
-		errs = append(errs, errors.New("timeouts (WECHAT_HTTP_TIMEOUT, WECHAT_MAX_RETRY_TIME, CLICKHOUSE_RETRY_TIME) must be positive"))
-	}
-	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
-		errs = append(errs, fmt.Errorf("WECHAT_MAX_ATTEMPTS %d: want 1 to 100", c.MaxAttempts))
-	}
-	if c.RateLimit < 0 {
-		errs = append(errs, fmt.Errorf("WECHAT_RATE_LIMIT %g: want 0 (no limit) or more", c.RateLimit))
+	if c.InsertRetryTime <= 0 {
+		errs = append(errs, fmt.Errorf("CLICKHOUSE_RETRY_TIME %s: want a positive duration", c.InsertRetryTime))
 	}
 	if c.UsersConcurrency < 1 || c.UsersConcurrency > 64 {
 		errs = append(errs, fmt.Errorf("WXSYNC_USERS_CONCURRENCY %d: want 1 to 64", c.UsersConcurrency))
@@ -122,6 +118,108 @@ func (c Config) Validate(account bool) error {
 		errs = append(errs, fmt.Errorf("WXSYNC_LOG_FORMAT %q: want text or json", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// wechatProblems checks the WeChat client settings by the client's rules
+// and names each problem by its variable and flag. A missing credential is
+// not one of them: Validate reports it for the commands that need it.
+func (c Config) wechatProblems() []error {
+	err := c.wechatConfig().Validate()
+	if err == nil {
+		return nil
+	}
+	all := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok { // errors.Join's
+		all = j.Unwrap()
+	}
+	var out []error
+	for _, e := range all {
+		var ce *wechat.ConfigError
+		if !errors.As(e, &ce) {
+			out = append(out, e)
+			continue
+		}
+		if (ce.Field == "AppID" && c.AppID == "") || (ce.Field == "Secret" && c.Secret == "") {
+			continue
+		}
+		env, flagName := wechatSettingNames(ce.Field)
+		out = append(out, fmt.Errorf("%s (--%s): %s", env, flagName, ce.Problem))
+	}
+	return out
+}
+
+// wechatFields calls fn with each Config field that is a WeChat client
+// setting, its index and the wechat.Config field it sets.
+func wechatFields(fn func(i int, f reflect.StructField, clientField string)) {
+	t := reflect.TypeFor[Config]()
+	for i := 0; i < t.NumField(); i++ {
+		if name := t.Field(i).Tag.Get("wechat"); name != "" {
+			fn(i, t.Field(i), name)
+		}
+	}
+}
+
+// wechatConfig is the WeChat client configuration the settings make
+// (zero fields: the client's defaults).
+func (c Config) wechatConfig() wechat.Config {
+	var w wechat.Config
+	wv, cv := reflect.ValueOf(&w).Elem(), reflect.ValueOf(c)
+	wechatFields(func(i int, _ reflect.StructField, clientField string) {
+		dst := wv.FieldByName(clientField)
+		dst.Set(cv.Field(i).Convert(dst.Type()))
+	})
+	return w
+}
+
+// wechatSettingNames returns the variable and flag of the setting for
+// wechat.Config field clientField.
+func wechatSettingNames(clientField string) (env, flagName string) {
+	env, flagName = clientField, clientField
+	wechatFields(func(_ int, f reflect.StructField, name string) {
+		if name == clientField {
+			env, _, _ = strings.Cut(f.Tag.Get("env"), ",")
+			flagName = f.Tag.Get("flag")
+		}
+	})
+	return env, flagName
+}
+
+// wechatDefaults returns, by variable, the default of each WeChat client
+// setting as wechat.DefaultConfig defines it (none for the credentials).
+func wechatDefaults() map[string]string {
+	d := reflect.ValueOf(wechat.DefaultConfig())
+	out := map[string]string{}
+	wechatFields(func(_ int, f reflect.StructField, clientField string) {
+		if v := formatSetting(d.FieldByName(clientField)); v != "" {
+			env, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			out[env] = v
+		}
+	})
+	return out
+}
+
+// formatSetting writes v as a setting's value is written in the
+// environment: durations short (2m, not 2m0s).
+func formatSetting(v reflect.Value) string {
+	if d, ok := v.Interface().(time.Duration); ok {
+		s := d.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = s[:len(s)-2]
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = s[:len(s)-2]
+		}
+		return s
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return v.String()
+	case reflect.Int, reflect.Int64:
+		return strconv.FormatInt(v.Int(), 10)
+	case reflect.Float64:
+		return strconv.FormatFloat(v.Float(), 'g', -1, 64)
+	}
+	return fmt.Sprint(v.Interface())
 }
 
 // streamList parses Streams: known names, each once, in run order.

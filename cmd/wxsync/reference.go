@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/wxsync/wxsync/connector/wechat"
 )
 
 // referenceExamples is an example value of every setting, by environment
@@ -62,6 +64,9 @@ func settings() []setting {
 		}
 		s := setting{flag: f.Tag.Get("flag"), help: f.Tag.Get("help"), secret: f.Tag.Get("secret"), kind: kindName(f.Type)}
 		s.env, s.def = envTag(tag)
+		if d, ok := wechatDefaults()[s.env]; ok && s.def == "" {
+			s.def = d // the WeChat client's default (see Config)
+		}
 		out = append(out, s)
 	}
 	markRequired(out)
@@ -83,7 +88,7 @@ func envTag(tag string) (name, def string) {
 // name, so "required" follows Validate rather than a list kept here.
 func markRequired(ss []setting) {
 	var c Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
+	if err := processEnv(context.Background(), envconfig.MapLookuper(nil), &c); err != nil {
 		return
 	}
 	err := c.Validate(true)
@@ -128,9 +133,33 @@ secret store, a Kubernetes Secret, a 0600 ` + "`EnvironmentFile`" + `), not as a
 on the machine can read in the process list. Only ` + "`sync`" + ` and ` + "`check`" + ` need the
 account's credentials; ` + "`state reset`" + ` needs ` + "`WECHAT_APPID`" + ` to know whose cursors to forget.
 
+The ` + "`WECHAT_`" + ` settings are the WeChat client's (` + "`connector/wechat`" + `): their defaults and
+rules are its own, and ` + "`0`" + ` in a number or duration among them means its default (for ` + "`WECHAT_RATE_LIMIT`" + `, no limit);
+` + "`WECHAT_MAX_ATTEMPTS`" + ` is at most ` + fmt.Sprint(wechat.MaxMaxAttempts) + `.
+
 | variable | flag | type | default | example | meaning |
 |---|---|---|---|---|---|
 `)
+	writeSettingRows(&b)
+	b.WriteString(`
+## Command flags
+
+Besides the settings above, some commands have flags of their own.
+
+| command | flag | default | meaning |
+|---|---|---|---|
+`)
+	writeCommandFlagRows(&b)
+	b.WriteString(`
+See [troubleshooting.md](troubleshooting.md) for what each error means and
+[schedulers.md](schedulers.md) for where to put these settings in Airflow, Dagster, Kubernetes,
+cron and systemd.
+`)
+	return b.String()
+}
+
+// writeSettingRows writes the settings table's row of each setting.
+func writeSettingRows(b *strings.Builder) {
 	for _, s := range settings() {
 		name := "`" + s.env + "`"
 		switch s.secret {
@@ -155,17 +184,13 @@ account's credentials; ` + "`state reset`" + ` needs ` + "`WECHAT_APPID`" + ` to
 		if v, ok := referenceExamples[s.env]; ok {
 			ex = "`" + v + "`"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, fl, s.kind, def, ex, cell(s.help))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name, fl, s.kind, def, ex, cell(s.help))
 	}
+}
 
-	b.WriteString(`
-## Command flags
-
-Besides the settings above, some commands have flags of their own.
-
-| command | flag | default | meaning |
-|---|---|---|---|
-`)
+// writeCommandFlagRows writes the command flags table: each command's own
+// flags, commands in name order.
+func writeCommandFlagRows(b *strings.Builder) {
 	cmds := commands()
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
@@ -189,15 +214,9 @@ Besides the settings above, some commands have flags of their own.
 			if f.DefValue != "" {
 				def = "`" + f.DefValue + "`"
 			}
-			fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", label, f.Name, def, cell(f.Usage))
+			fmt.Fprintf(b, "| `%s` | `--%s` | %s | %s |\n", label, f.Name, def, cell(f.Usage))
 		})
 	}
-	b.WriteString(`
-See [troubleshooting.md](troubleshooting.md) for what each error means and
-[schedulers.md](schedulers.md) for where to put these settings in Airflow, Dagster, Kubernetes,
-cron and systemd.
-`)
-	return b.String()
 }
 
 // cell makes s safe inside a Markdown table cell.

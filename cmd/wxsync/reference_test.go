@@ -81,7 +81,7 @@ func TestReferenceExamples(t *testing.T) {
 // required.
 func TestReferenceDefaults(t *testing.T) {
 	var byEnv Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &byEnv, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
+	if err := processEnv(context.Background(), envconfig.MapLookuper(nil), &byEnv); err != nil {
 		t.Fatal(err)
 	}
 	var byTag Config

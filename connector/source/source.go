@@ -210,7 +210,8 @@ func (s *Source) Read(ctx context.Context, req plugin.ReadRequest, out plugin.Em
 		if !followers {
 			lead, cursor = schema.Users, cursors[schema.Users]
 		}
-		if err := s.readAccount(ctx, api, cfg, req.Host, followers, users, cursor, out); err != nil {
+		rq := accountRead{api: api, host: req.Host, out: out, followers: followers, users: users, cursor: cursor, concurrency: cfg.Concurrency}
+		if err := s.readAccount(ctx, rq); err != nil {
 			return streamError(ctx, lead, err)
 		}
 	}

@@ -22,6 +22,28 @@ const BatchSize = 100
 // DefaultConcurrency is how many batchget calls are in flight by default.
 const DefaultConcurrency = 8
 
+// accountRead is what one walk of the follower list is asked to do.
+type accountRead struct {
+	api       *wechat.Client
+	host      plugin.Host // the host's profile filter (nil: every profile is due)
+	out       plugin.Emitter
+	followers bool   // emit the followers stream
+	users     bool   // fetch and emit the profiles (users stream)
+	cursor    []byte // the leading stream's saved cursor
+	// concurrency is how many batchget calls are in flight (0: the
+	// default).
+	concurrency int
+}
+
+// listStream is the stream whose cursor leads the walk: followers when it
+// is read, else users.
+func (r accountRead) listStream() string {
+	if r.followers {
+		return schema.Followers
+	}
+	return schema.Users
+}
+
 // readAccount walks the follower list once for the followers and users
 // streams together: the followers of each page are emitted as they come,
 // and the profiles the host says it needs are fetched by a pool of workers,
@@ -29,46 +51,74 @@ const DefaultConcurrency = 8
 // checkpointed with the same cursor, and only once every profile of the
 // pages before it has been emitted; the cursor carries the (fewer than 100)
 // openids still waiting for a batch.
-func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config, host plugin.Host, followers, users bool, cursor []byte, out plugin.Emitter) error {
-	cur, err := decodeListCursor(cursor)
+func (s *Source) readAccount(ctx context.Context, rq accountRead) error {
+	cur, err := decodeListCursor(rq.cursor)
 	if err != nil {
 		return plugin.ConfigError(err)
 	}
-	listStream := schema.Followers
-	if !followers {
-		listStream = schema.Users
-	}
 	// The list walked is always the followers'; its records are emitted
 	// only when the followers stream is wanted.
-	w := &walk{stream: schema.Followers, records: followers, page: api.ListFollowers, calls: api.Calls, out: out, log: s.log}
-	if err := s.planQuota(ctx, api, users, cur, w, out); err != nil {
+	w := &walk{stream: schema.Followers, records: rq.followers, page: rq.api.ListFollowers, calls: rq.api.Calls, out: rq.out, log: s.log}
+	if err := s.planQuota(ctx, rq.api, rq.users, cur, w, rq.out); err != nil {
 		return err
 	}
-	if !users {
+	if !rq.users {
 		return w.run(ctx, cur)
 	}
-	concurrency := cfg.Concurrency
+	p, g, wctx := startProfiles(ctx, rq)
+	w.onPage = p.page
+	w.checkpoint = p.checkpoint
+	// The openids the cursor carries were due when it was saved, but a batch
+	// sent after that checkpoint may have fetched them since (the run then
+	// stopped before the next one): they go through the host's filter
+	// again, like a page's.
+	var walkErr error
+	if len(cur.Carry) > 0 {
+		walkErr = p.page(wctx, cur.Carry)
+	}
+	if walkErr == nil {
+		walkErr = w.run(wctx, cur)
+	}
+	close(p.work)
+	workErr := g.Wait()
+	if walkErr != nil && (workErr == nil || wctx.Err() == nil || ctx.Err() != nil) {
+		// The walk's own failure, not the echo of a worker's.
+		return &plugin.Error{Kind: classify(ctx, walkErr), Stream: rq.listStream(), Err: walkErr}
+	}
+	if workErr != nil {
+		return workErr
+	}
+	return p.flushed()
+}
+
+// startProfiles starts the profile pipeline of a walk: its batchget
+// workers and the assembler that emits their profiles in order, in group
+// g, whose context wctx ends when one of them fails (or ctx ends). The
+// walk feeds it through p.page and p.checkpoint and closes p.work when
+// done; g.Wait then returns once every queued batch is handled.
+//
+// When the walk fails (a 45009 on user/get, say), the workers finish the
+// batches already queued, so the checkpoints of the pages listed so far
+// still go out and the next run does not list those pages again.
+func startProfiles(ctx context.Context, rq accountRead) (p *profiles, g *errgroup.Group, wctx context.Context) {
+	concurrency := rq.concurrency
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency
 	}
-	// The workers stop early only if one of them fails (or ctx ends). When
-	// the walk fails (a 45009 on user/get, say), they finish the batches
-	// already queued, so the checkpoints of the pages listed so far still
-	// go out and the next run does not list those pages again.
-	g, wctx := errgroup.WithContext(ctx)
-	p := &profiles{
-		ctx: wctx, api: api, host: host, out: out, calls: api.Calls,
+	g, wctx = errgroup.WithContext(ctx)
+	p = &profiles{
+		ctx: wctx, api: rq.api, host: rq.host, out: rq.out, calls: rq.api.Calls,
 		// One page's worth of batches queued lets the walk list the next
 		// page while the workers fetch this one.
 		work:              make(chan profileBatch, PageSize/BatchSize+concurrency),
 		fetchedc:          make(chan fetchedBatch, concurrency),
 		checkpointStreams: []string{schema.Users},
 	}
-	if followers {
+	if rq.followers {
 		p.checkpointStreams = []string{schema.Followers, schema.Users}
 	}
 	var workers sync.WaitGroup
-	for i := 0; i < concurrency; i++ {
+	for range concurrency {
 		workers.Add(1)
 		g.Go(func() error {
 			defer workers.Done()
@@ -95,29 +145,7 @@ func (s *Source) readAccount(ctx context.Context, api *wechat.Client, cfg Config
 		workers.Wait()
 		close(p.fetchedc)
 	}()
-	w.onPage = p.page
-	w.checkpoint = p.checkpoint
-	// The openids the cursor carries were due when it was saved, but a batch
-	// sent after that checkpoint may have fetched them since (the run then
-	// stopped before the next one): they go through the host's filter
-	// again, like a page's.
-	var walkErr error
-	if len(cur.Carry) > 0 {
-		walkErr = p.page(wctx, cur.Carry)
-	}
-	if walkErr == nil {
-		walkErr = w.run(wctx, cur)
-	}
-	close(p.work)
-	workErr := g.Wait()
-	if walkErr != nil && (workErr == nil || wctx.Err() == nil || ctx.Err() != nil) {
-		// The walk's own failure, not the echo of a worker's.
-		return &plugin.Error{Kind: classify(ctx, walkErr), Stream: listStream, Err: walkErr}
-	}
-	if workErr != nil {
-		return workErr
-	}
-	return p.flushed()
+	return p, g, wctx
 }
 
 // planQuota reads today's quota of the walk's endpoints before it lists

@@ -299,7 +299,7 @@ func TestAPIErrorMessagesAndClasses(t *testing.T) {
 		{41001, ClassInternal, "bug"},
 		{40003, ClassInternal, "invalid openid"},
 		{76021, ClassInternal, "cgi_path"},
-		{40001, ClassInternal, "another service"},
+		{40001, ClassTemporary, "another service"}, // rejected after every refresh: a *TokenConflictError
 		{99999, ClassInternal, "unexpected errcode"},
 	}
 	for _, tc := range cases {

@@ -38,18 +38,24 @@ const (
 //
 // Token rule. A token is cached until min(5 min, 10 % of expires_in) before
 // it expires. When a call is answered 40001, 40014 or 42001:
-//  1. if the cache no longer holds the rejected token, another call already
-//     replaced it: the call just retries with the cached one (so N workers
-//     hitting one revoked token cause one token request, not N);
+//  1. if a token was obtained since the call took its own, another call
+//     already refreshed: the call just retries with the cached token (so N
+//     workers hitting one revoked token cause one token request, not N);
 //  2. otherwise the rejected token is dropped and a new one fetched (stable
 //     mode: force_refresh=false, which hands out the renewed token near
 //     expiry; classic mode: GET /cgi-bin/token);
 //  3. stable mode only: if that returns the very token just rejected, one
 //     force_refresh=true request is made, but at most one per 30 s per Client
-//     (the platform allows 20 a day, 30 s apart); otherwise the call fails;
-//  4. the call is retried once, immediately and outside MaxAttempts; a second
-//     token error in a row is returned (classified internal: another service
-//     is most likely revoking this AppID's tokens).
+//     (the platform allows 20 a day, 30 s apart); otherwise the call tries
+//     the token the endpoint answered once more;
+//  4. the call is retried, outside MaxAttempts: at once after its first
+//     rejection, after InitialBackoff, then twice that (at most MaxBackoff)
+//     after the next ones. A call rejected again after [MaxTokenRefreshes]
+//     refreshes returns a *[TokenConflictError], classified temporary:
+//     another service is revoking this AppID's tokens.
+//
+// So one token event costs at most 2 token requests (a refresh and a
+// force_refresh), however many calls met it.
 //
 // 41001 (no token sent) is never retried: it is a bug in this package.
 type Client struct {
@@ -200,17 +206,26 @@ type outcome int
 const (
 	outcomeOK        outcome = iota
 	outcomeRetry             // transient: back off and retry
-	outcomeToken             // token rejected: refresh and retry once
+	outcomeToken             // token rejected: refresh and retry
 	outcomePermanent         // give up now
 )
 
-// call performs req with retries and token handling and decodes the answer
-// into a new T.
-func call[T any, PT interface {
-	*T
-	enveloped
-}](ctx context.Context, c *Client, req *request) (*T, error) {
-	start := c.now()
+// MaxTokenRefreshes bounds the token refreshes one call makes after its
+// token is rejected (see the token rule on [Client]).
+const MaxTokenRefreshes = 3
+
+// callState is one call's progress through its retries.
+type callState struct {
+	req       *request
+	start     time.Time
+	bo        *backoff.ExponentialBackOff
+	attempts  int   // HTTP requests made
+	counted   int   // attempts counted against MaxAttempts
+	refreshes int   // token refreshes made after a rejection
+	last      error // the last retryable failure
+}
+
+func (c *Client) newCallState(req *request) *callState {
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval:     c.cfg.InitialBackoff,
 		RandomizationFactor: 0.5,
@@ -221,89 +236,163 @@ func call[T any, PT interface {
 		Clock:               backoff.SystemClock,
 	}
 	bo.Reset()
-	var (
-		attempts     int // HTTP requests made
-		counted      int // attempts counted against MaxAttempts
-		tokenRetried bool
-		last         error
-	)
+	return &callState{req: req, start: c.now(), bo: bo}
+}
+
+// call performs req with retries and token handling and decodes the answer
+// into a new T.
+func call[T any, PT interface {
+	*T
+	enveloped
+}](ctx context.Context, c *Client, req *request) (*T, error) {
+	st := c.newCallState(req)
 	for {
-		if ctx.Err() != nil {
-			return nil, ctxError(ctx, req.path, attempts, last)
+		tok, gen, err := c.prepare(ctx, st)
+		if err != nil {
+			return nil, err
 		}
-		var tok string
-		if req.auth {
-			t, err := c.tokens.get(ctx)
-			if err != nil {
-				return nil, err
-			}
-			tok = t
-		}
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				if ctx.Err() != nil {
-					return nil, ctxError(ctx, req.path, attempts, last)
-				}
-				return nil, fmt.Errorf("wechat: %s: waiting for the rate limiter would pass the context deadline (after %d attempt(s)): %w", req.path, attempts, context.DeadlineExceeded)
-			}
-		}
-		attempts++
-		counted++
+		st.attempts++
+		st.counted++
 		out := PT(new(T))
-		kind, err := c.attempt(ctx, req, tok, attempts, out)
+		kind, err := c.attempt(ctx, req, tok, st.attempts, out)
 		switch kind {
 		case outcomeOK:
 			return (*T)(out), nil
 		case outcomePermanent:
 			return nil, err
 		case outcomeToken:
-			var ae *APIError
-			errors.As(err, &ae)
-			if tokenRetried {
-				return nil, err
-			}
-			tokenRetried = true
-			counted-- // the immediate retry after a refresh is free
-			if rerr := c.tokens.refreshAfter(ctx, tok, ae); rerr != nil {
-				return nil, rerr
-			}
-			continue
+			err = c.afterTokenRejection(ctx, st, tok, gen, err)
+		case outcomeRetry:
+			err = c.afterRetryable(ctx, st, err)
 		}
-		// outcomeRetry
-		tokenRetried = false
-		last = err
-		if ctx.Err() != nil {
-			return nil, ctxError(ctx, req.path, attempts, last)
-		}
-		wait := bo.NextBackOff()
-		elapsed := c.now().Sub(start)
-		if counted >= c.cfg.MaxAttempts || wait == backoff.Stop || elapsed+wait > c.cfg.MaxElapsed {
-			return nil, &RetryError{Path: req.path, Attempts: attempts, Elapsed: elapsed, Last: last}
-		}
-		c.log.LogAttrs(ctx, slog.LevelDebug, "wechat retry",
-			slog.String("path", req.path), slog.Int("attempt", attempts), slog.Duration("backoff", wait))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctxError(ctx, req.path, attempts, last)
-		case <-t.C:
+		if err != nil {
+			return nil, err
 		}
 	}
 }
 
-func ctxError(ctx context.Context, path string, attempts int, last error) error {
-	if last == nil {
-		return fmt.Errorf("wechat: %s: %w (after %d attempt(s))", path, ctx.Err(), attempts)
+// prepare readies the next attempt of a call: it checks the context,
+// takes the token (and its generation) if the call sends one, and waits
+// for the rate limiter.
+func (c *Client) prepare(ctx context.Context, st *callState) (tok string, gen uint64, err error) {
+	if ctx.Err() != nil {
+		return "", 0, ctxError(ctx, st)
 	}
-	return fmt.Errorf("wechat: %s: %w (after %d attempt(s); last error: %v)", path, ctx.Err(), attempts, last)
+	if st.req.auth {
+		if tok, gen, err = c.tokens.get(ctx); err != nil {
+			return "", 0, err
+		}
+	}
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				return "", 0, ctxError(ctx, st)
+			}
+			return "", 0, fmt.Errorf("wechat: %s: waiting for the rate limiter would pass the context deadline (after %d attempt(s)): %w", st.req.path, st.attempts, context.DeadlineExceeded)
+		}
+	}
+	return tok, gen, nil
+}
+
+// afterTokenRejection handles the rejection of token tok (generation gen)
+// by the API: it refreshes and lets the call retry, or gives up once the
+// call has made MaxTokenRefreshes refreshes.
+func (c *Client) afterTokenRejection(ctx context.Context, st *callState, tok string, gen uint64, err error) error {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	st.counted-- // retries after a token rejection are not counted against MaxAttempts
+	if st.refreshes >= MaxTokenRefreshes {
+		return &TokenConflictError{Path: st.req.path, Refreshes: st.refreshes, Last: ae}
+	}
+	st.refreshes++
+	if st.refreshes > 1 {
+		wait := min(c.cfg.InitialBackoff<<(st.refreshes-2), c.cfg.MaxBackoff)
+		c.log.LogAttrs(ctx, slog.LevelDebug, "wechat access token rejected again",
+			slog.String("path", st.req.path), slog.Int("errcode", ae.Code), slog.Int("refresh", st.refreshes), slog.Duration("backoff", wait))
+		if err := c.sleep(ctx, st, wait); err != nil {
+			return err
+		}
+	}
+	return c.tokens.refreshAfter(ctx, tok, gen, ae)
+}
+
+// afterRetryable records a transient failure and waits out the backoff,
+// or returns a *RetryError when MaxAttempts or MaxElapsed is reached.
+func (c *Client) afterRetryable(ctx context.Context, st *callState, err error) error {
+	st.last = err
+	if ctx.Err() != nil {
+		return ctxError(ctx, st)
+	}
+	wait := st.bo.NextBackOff()
+	elapsed := c.now().Sub(st.start)
+	if st.counted >= c.cfg.MaxAttempts || wait == backoff.Stop || elapsed+wait > c.cfg.MaxElapsed {
+		return &RetryError{Path: st.req.path, Attempts: st.attempts, Elapsed: elapsed, Last: st.last}
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "wechat retry",
+		slog.String("path", st.req.path), slog.Int("attempt", st.attempts), slog.Duration("backoff", wait))
+	return c.sleep(ctx, st, wait)
+}
+
+// sleep waits d, or returns the call's context error if ctx ends first.
+func (c *Client) sleep(ctx context.Context, st *callState, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctxError(ctx, st)
+	case <-t.C:
+		return nil
+	}
+}
+
+func ctxError(ctx context.Context, st *callState) error {
+	if st.last == nil {
+		return fmt.Errorf("wechat: %s: %w (after %d attempt(s))", st.req.path, ctx.Err(), st.attempts)
+	}
+	return fmt.Errorf("wechat: %s: %w (after %d attempt(s); last error: %v)", st.req.path, ctx.Err(), st.attempts, st.last)
 }
 
 // attempt makes one HTTP request and decodes its answer into out.
 func (c *Client) attempt(ctx context.Context, req *request, tok string, n int, out enveloped) (outcome, error) {
 	actx, cancel := context.WithTimeout(ctx, c.cfg.HTTPTimeout)
 	defer cancel()
+	hr, err := c.newHTTPRequest(actx, req, tok)
+	if err != nil {
+		return outcomePermanent, err
+	}
+	log := attemptLog{c: c, req: req, n: n, t0: c.now()}
+	c.count(req.path)
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		inner := err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			inner = ue.Err // drop the URL: it holds the token (and the secret for /cgi-bin/token)
+		}
+		te := &transportError{method: req.method, path: req.path, err: c.scrub.err(c.timeoutCause(ctx, actx, inner))}
+		log.done(ctx, 0, te)
+		return outcomeRetry, te
+	}
+	defer resp.Body.Close()
+	data, rerr := readBody(resp, c.cfg.MaxBodyBytes+1)
+	if rerr != nil {
+		err := &transportError{method: req.method, path: req.path, err: fmt.Errorf("reading the response body (status %d, %d bytes read): %w", resp.StatusCode, len(data), c.scrub.err(c.timeoutCause(ctx, actx, rerr)))}
+		log.done(ctx, resp.StatusCode, err)
+		return outcomeRetry, err
+	}
+	kind, err := c.decode(req, resp.StatusCode, resp.Header.Get("Content-Type"), data, out)
+	log.done(ctx, resp.StatusCode, err)
+	return kind, err
+}
 
+// newHTTPRequest builds the HTTP request of req, with token tok if req
+// sends one.
+func (c *Client) newHTTPRequest(ctx context.Context, req *request, tok string) (*http.Request, error) {
 	q := maps.Clone(req.query)
 	if q == nil {
 		q = url.Values{}
@@ -319,98 +408,82 @@ func (c *Client) attempt(ctx context.Context, req *request, tok string, n int, o
 	if req.body != nil {
 		body = bytes.NewReader(req.body)
 	}
-	hr, err := http.NewRequestWithContext(actx, req.method, u, body)
+	hr, err := http.NewRequestWithContext(ctx, req.method, u, body)
 	if err != nil { // its text would contain the URL
-		return outcomePermanent, &transportError{method: req.method, path: req.path, err: errors.New("cannot build the request")}
+		return nil, &transportError{method: req.method, path: req.path, err: errors.New("cannot build the request")}
 	}
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", "wxsync")
 	if req.body != nil {
 		hr.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
+	return hr, nil
+}
 
-	t0 := c.now()
-	logAttempt := func(status, code int, rid string, err error) {
-		if !c.log.Enabled(ctx, slog.LevelDebug) {
-			return
-		}
-		attrs := []slog.Attr{
-			slog.String("method", req.method), slog.String("path", req.path),
-			slog.Int("attempt", n), slog.Int("status", status), slog.Int("errcode", code),
-			slog.String("rid", rid), slog.Duration("duration", c.now().Sub(t0)),
-		}
-		if err != nil {
-			attrs = append(attrs, slog.String("error", err.Error()))
-		}
-		c.log.LogAttrs(ctx, slog.LevelDebug, "wechat request", attrs...)
+// attemptLog writes the debug record of one HTTP request.
+type attemptLog struct {
+	c   *Client
+	req *request
+	n   int // the call's attempt number
+	t0  time.Time
+}
+
+// done logs the request's outcome: its HTTP status (0: no answer) and
+// error, whose errcode and rid are logged when it is an *APIError.
+func (l attemptLog) done(ctx context.Context, status int, err error) {
+	if !l.c.log.Enabled(ctx, slog.LevelDebug) {
+		return
 	}
-
-	c.count(req.path)
-	resp, err := c.hc.Do(hr)
+	var code int
+	var rid string
+	var ae *APIError
+	if errors.As(err, &ae) {
+		code, rid = ae.Code, ae.RID
+	}
+	attrs := []slog.Attr{
+		slog.String("method", l.req.method), slog.String("path", l.req.path),
+		slog.Int("attempt", l.n), slog.Int("status", status), slog.Int("errcode", code),
+		slog.String("rid", rid), slog.Duration("duration", l.c.now().Sub(l.t0)),
+	}
 	if err != nil {
-		inner := err
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			inner = ue.Err // drop the URL: it holds the token (and the secret for /cgi-bin/token)
-		}
-		inner = c.timeoutCause(ctx, actx, inner)
-		te := &transportError{method: req.method, path: req.path, err: c.scrub.err(inner)}
-		logAttempt(0, 0, "", te)
-		return outcomeRetry, te
+		attrs = append(attrs, slog.String("error", err.Error()))
 	}
-	defer resp.Body.Close()
-	data, rerr := readBody(resp, c.cfg.MaxBodyBytes+1)
-	ct := resp.Header.Get("Content-Type")
-	if rerr != nil {
-		err := &transportError{method: req.method, path: req.path, err: fmt.Errorf("reading the response body (status %d, %d bytes read): %w", resp.StatusCode, len(data), c.scrub.err(c.timeoutCause(ctx, actx, rerr)))}
-		logAttempt(resp.StatusCode, 0, "", err)
-		return outcomeRetry, err
-	}
+	l.c.log.LogAttrs(ctx, slog.LevelDebug, "wechat request", attrs...)
+}
+
+// decode judges an answer (HTTP status, content type ct, body data) and
+// decodes it into out.
+func (c *Client) decode(req *request, status int, ct string, data []byte, out enveloped) (outcome, error) {
 	if int64(len(data)) > c.cfg.MaxBodyBytes {
-		err := req.responseError(fmt.Sprintf("body larger than MaxBodyBytes (%d bytes)", c.cfg.MaxBodyBytes), nil)
-		logAttempt(resp.StatusCode, 0, "", err)
-		return outcomePermanent, err
+		return outcomePermanent, req.responseError(fmt.Sprintf("body larger than MaxBodyBytes (%d bytes)", c.cfg.MaxBodyBytes), nil)
 	}
-	if resp.StatusCode != http.StatusOK {
-		err := &statusError{path: req.path, status: resp.StatusCode, contentType: ct, size: len(data)}
-		logAttempt(resp.StatusCode, 0, "", err)
-		switch {
-		case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
+	if status != http.StatusOK {
+		err := &statusError{path: req.path, status: status, contentType: ct, size: len(data)}
+		if status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout {
 			return outcomeRetry, err
 		}
 		return outcomePermanent, err
 	}
-	mt, _, _ := mime.ParseMediaType(ct)
-	if mt == "text/html" {
-		err := req.responseError(fmt.Sprintf("HTML answer (content type %q, %d bytes): an upstream proxy or error page, not the API", ct, len(data)), nil)
-		logAttempt(resp.StatusCode, 0, "", err)
-		return outcomeRetry, err
+	if mt, _, _ := mime.ParseMediaType(ct); mt == "text/html" {
+		return outcomeRetry, req.responseError(fmt.Sprintf("HTML answer (content type %q, %d bytes): an upstream proxy or error page, not the API", ct, len(data)), nil)
 	}
 	if !utf8.Valid(data) {
-		err := req.responseError(fmt.Sprintf("body is not valid UTF-8 (content type %q, %d bytes)", ct, len(data)), nil)
-		logAttempt(resp.StatusCode, 0, "", err)
-		return outcomePermanent, err
+		return outcomePermanent, req.responseError(fmt.Sprintf("body is not valid UTF-8 (content type %q, %d bytes)", ct, len(data)), nil)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
 			// Cut short by a proxy, or not JSON at all: retry.
-			rerr := req.responseError(fmt.Sprintf("body is not JSON (content type %q, %d bytes)", ct, len(data)), err)
-			logAttempt(resp.StatusCode, 0, "", rerr)
-			return outcomeRetry, rerr
+			return outcomeRetry, req.responseError(fmt.Sprintf("body is not JSON (content type %q, %d bytes)", ct, len(data)), err)
 		}
-		rerr := req.responseError("unexpected JSON shape", err)
-		logAttempt(resp.StatusCode, 0, "", rerr)
-		return outcomePermanent, rerr
+		return outcomePermanent, req.responseError("unexpected JSON shape", err)
 	}
 	st := out.envelope()
 	if st.ErrCode == 0 {
-		logAttempt(resp.StatusCode, 0, "", nil)
 		return outcomeOK, nil
 	}
 	msg := c.scrub.text(st.ErrMsg)
 	ae := &APIError{Path: req.path, Code: st.ErrCode, Msg: msg, RID: parseRID(msg)}
-	logAttempt(resp.StatusCode, ae.Code, ae.RID, ae)
 	switch {
 	case ae.Code == CodeSystemBusy || ae.Code == CodeTooFrequent:
 		return outcomeRetry, ae

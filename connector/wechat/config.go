@@ -36,6 +36,9 @@ const (
 	DefaultMaxBodyBytes   = 64 << 20
 )
 
+// MaxMaxAttempts is the largest MaxAttempts [Config.Validate] accepts.
+const MaxMaxAttempts = 100
+
 // Config configures a [Client]. Zero values mean "use the default" (see
 // [DefaultConfig]); negative values are rejected by [Config.Validate].
 type Config struct {
@@ -50,7 +53,8 @@ type Config struct {
 	// HTTPTimeout bounds one HTTP request, body read included; default 15s.
 	HTTPTimeout time.Duration
 	// MaxAttempts bounds the HTTP requests of one call, the first included;
-	// default 6. The immediate retry after a token refresh is not counted.
+	// default 6, at most MaxMaxAttempts. The retries after a token refresh
+	// are not counted (see MaxTokenRefreshes).
 	MaxAttempts int
 	// MaxElapsed bounds one call across its retries; default 2m. A retry
 	// whose backoff would end after it is not attempted.
@@ -181,8 +185,8 @@ func (c Config) Validate() error {
 	if c.InitialBackoff > 0 && c.MaxBackoff > 0 && c.InitialBackoff > c.MaxBackoff {
 		bad("InitialBackoff", "%v exceeds MaxBackoff %v", c.InitialBackoff, c.MaxBackoff)
 	}
-	if c.MaxAttempts < 1 {
-		bad("MaxAttempts", "%d: must be at least 1 (0 means the default)", c.MaxAttempts)
+	if c.MaxAttempts < 1 || c.MaxAttempts > MaxMaxAttempts {
+		bad("MaxAttempts", "%d: must be 1 to %d (0 means the default, %d)", c.MaxAttempts, MaxMaxAttempts, DefaultMaxAttempts)
 	}
 	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
 		bad("RateLimit", "%v: must be a finite number ≥ 0 (0 = unlimited)", c.RateLimit)

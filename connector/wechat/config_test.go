@@ -57,6 +57,7 @@ func TestValidate(t *testing.T) {
 		"max backoff":     {func(c *Config) { c.MaxBackoff = -1 }, "MaxBackoff"},
 		"backoff order":   {func(c *Config) { c.InitialBackoff, c.MaxBackoff = time.Minute, time.Second }, "InitialBackoff"},
 		"attempts":        {func(c *Config) { c.MaxAttempts = -2 }, "MaxAttempts"},
+		"too many":        {func(c *Config) { c.MaxAttempts = MaxMaxAttempts + 1 }, "MaxAttempts"},
 		"rate NaN":        {func(c *Config) { c.RateLimit = math.NaN() }, "RateLimit"},
 		"rate negative":   {func(c *Config) { c.RateLimit = -1 }, "RateLimit"},
 		"burst":           {func(c *Config) { c.RateBurst = -1 }, "RateBurst"},

@@ -4,8 +4,12 @@
 // What it owns:
 //   - access tokens: fetching them (stable_token by default, classic
 //     /cgi-bin/token on request), caching them until shortly before they
-//     expire, and refreshing them exactly once when several concurrent calls
-//     see the same token rejected (see [Client] for the rule);
+//     expire, and refreshing them once when several concurrent calls see the
+//     same token rejected, up to [MaxTokenRefreshes] times per call (see
+//     [Client] for the rule; a [TokenConflictError] past that);
+//   - the defaults and rules of its settings ([DefaultConfig],
+//     [Config.Validate]), which a host's configuration uses rather than
+//     repeats;
 //   - the HTTP calls wxsync needs: the follower list (/cgi-bin/user/get), the
 //     blacklist, batch profile lookups, tags and the quota API;
 //   - retries with exponential backoff and jitter (bounded by attempts and

@@ -107,11 +107,11 @@ func hint(path string, code int) string {
 		if isTokenPath(path) {
 			return "invalid credential: the AppSecret is wrong or was reset; check WECHAT_SECRET (reset it in the MP console under 设置与开发 → 基本配置 if unknown)"
 		}
-		return "the access token is invalid or no longer the latest, even after a refresh: another service is probably fetching tokens for this AppID with /cgi-bin/token (each fetch revokes earlier tokens) or forcing stable-token refreshes; use token mode \"stable\" without force_refresh everywhere, or one shared token service"
+		return "the access token is invalid or no longer the latest: another service is probably fetching tokens for this AppID with /cgi-bin/token (each fetch revokes earlier tokens) or forcing stable-token refreshes"
 	case CodeInvalidToken:
-		return "the access token is malformed, even after a refresh: check that nothing between this host and WeChat rewrites requests"
+		return "the access token is malformed: check that nothing between this host and WeChat rewrites requests"
 	case CodeTokenExpired:
-		return "the access token expired, even after a refresh: check this host's clock and that no other service revokes tokens for this AppID"
+		return "the access token expired: check this host's clock and that no other service revokes tokens for this AppID"
 	case CodeInvalidAppID:
 		return "invalid AppID: check WECHAT_APPID (设置与开发 → 基本配置 → 开发者ID)"
 	case CodeInvalidSecret:
@@ -165,6 +165,41 @@ func (e *RetryError) Error() string {
 // Unwrap returns the last failure.
 func (e *RetryError) Unwrap() error { return e.Last }
 
+// TokenConflictError reports a call whose access token was rejected
+// (40001, 40014 or 42001) more often than the client refreshes it for one
+// call (see the token rule on [Client]). Tokens that keep being revoked
+// right after they are fetched mean another service is fetching or forcing
+// tokens for the same AppID; running again later usually succeeds, so
+// [Classify] maps it to [ClassTemporary].
+type TokenConflictError struct {
+	Path      string
+	Refreshes int       // token refreshes made for the call, all followed by another rejection
+	Last      *APIError // the last rejection (its errmsg scrubbed)
+}
+
+// Error says what happened, what most likely causes it and how to fix it.
+// It quotes no token.
+func (e *TokenConflictError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "wechat: %s: the access token was rejected again after each of %d refreshes (last: errcode %d", e.Path, e.Refreshes, e.Last.Code)
+	if e.Last.RID != "" {
+		b.WriteString(", rid ")
+		b.WriteString(e.Last.RID)
+	}
+	if e.Last.Msg != "" {
+		b.WriteString(", errmsg: ")
+		b.WriteString(e.Last.Msg)
+	}
+	b.WriteString("): another service is revoking this AppID's access tokens, ")
+	b.WriteString("by fetching them with /cgi-bin/token (each fetch revokes the previous token) or with /cgi-bin/stable_token force_refresh=true. ")
+	b.WriteString("Fix: make every service that uses this AppID call stable_token with force_refresh=false (wxsync: WECHAT_TOKEN_MODE=stable), ")
+	b.WriteString("or have one token service fetch tokens for all of them. Stopped for now; the next run resumes from the saved cursor")
+	return b.String()
+}
+
+// Unwrap returns the last rejection.
+func (e *TokenConflictError) Unwrap() error { return e.Last }
+
 // ResponseError reports an answer that is not what the API promises
 // (malformed openids, inconsistent counts, wrong JSON shape, oversized or
 // non-UTF-8 body). It is not retried.
@@ -201,14 +236,16 @@ func (e *ResponseError) Unwrap() error { return e.Err }
 //
 //	ClassConfig:    *ConfigError; APIError 40013 40125 40164 48001 50001 61024,
 //	                and 40001 from a token endpoint (wrong secret)
-//	ClassTemporary: APIError 45009; *RetryError; context.Canceled / DeadlineExceeded
+//	ClassTemporary: APIError 45009; *RetryError; *TokenConflictError;
+//	                context.Canceled / DeadlineExceeded
 //	ClassInternal:  everything else
 func Classify(err error) Class {
 	if err == nil {
 		return ClassNone
 	}
 	var re *RetryError
-	if errors.As(err, &re) {
+	var tc *TokenConflictError
+	if errors.As(err, &re) || errors.As(err, &tc) {
 		return ClassTemporary
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -81,6 +81,24 @@ func (f *fakeWX) rotateStable() {
 	f.current = f.issueLocked()
 }
 
+// expire makes a token expire: the API rejects it and stable_token hands
+// out a new one.
+func (f *fakeWX) expire(tok string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.valid, tok)
+	if f.current == tok {
+		f.current = ""
+	}
+}
+
+// forcedCount is how many force_refresh requests stable_token answered.
+func (f *fakeWX) forcedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.forced
+}
+
 // revoke invalidates a token without changing stable_token's answer.
 func (f *fakeWX) revoke(tok string) {
 	f.mu.Lock()

@@ -30,7 +30,7 @@ const (
 // fresh, which proves the credentials, the IP whitelist and the token
 // endpoint work (for `wxsync check`). The token itself is never exposed.
 func (c *Client) Token(ctx context.Context) error {
-	_, err := c.tokens.get(ctx)
+	_, _, err := c.tokens.get(ctx)
 	return err
 }
 
@@ -44,15 +44,21 @@ type tokenCache struct {
 	token     string
 	refreshAt time.Time
 	lastForce time.Time
+	// gen counts the tokens obtained (each fetch, even one answering the
+	// token already held): a call whose token was rejected refreshes only
+	// if no fetch completed since it took its token, so all the calls
+	// that met one token event share one refresh.
+	gen uint64
 }
 
-func (t *tokenCache) cached() (string, bool) {
+// cached returns the cached token and its generation, if it is fresh.
+func (t *tokenCache) cached() (string, uint64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.token != "" && t.c.now().Before(t.refreshAt) {
-		return t.token, true
+		return t.token, t.gen, true
 	}
-	return "", false
+	return "", 0, false
 }
 
 func (t *tokenCache) lock(ctx context.Context) error {
@@ -66,77 +72,60 @@ func (t *tokenCache) lock(ctx context.Context) error {
 
 func (t *tokenCache) unlock() { <-t.sem }
 
-// get returns a fresh token, fetching one if needed.
-func (t *tokenCache) get(ctx context.Context) (string, error) {
-	if tok, ok := t.cached(); ok {
-		return tok, nil
+// get returns a fresh token and its generation, fetching one if needed.
+func (t *tokenCache) get(ctx context.Context) (string, uint64, error) {
+	if tok, gen, ok := t.cached(); ok {
+		return tok, gen, nil
 	}
 	if err := t.lock(ctx); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer t.unlock()
-	if tok, ok := t.cached(); ok { // fetched while we waited
-		return tok, nil
+	if tok, gen, ok := t.cached(); ok { // fetched while we waited
+		return tok, gen, nil
 	}
 	return t.fetch(ctx, false)
 }
 
-// refreshAfter handles the API's rejection of token rejected (see the rule
-// on [Client]). On return without error the cache holds a different token.
-func (t *tokenCache) refreshAfter(ctx context.Context, rejected string, cause *APIError) error {
+// refreshAfter handles the API's rejection of token rejected, taken from
+// the cache at generation gen (see the rule on [Client]). It returns once
+// the cache holds the token to try next: a new one, or, when the token
+// endpoint still answers the rejected one (and force_refresh is not
+// allowed now), that one again.
+func (t *tokenCache) refreshAfter(ctx context.Context, rejected string, gen uint64, cause *APIError) error {
 	if err := t.lock(ctx); err != nil {
 		return err
 	}
 	defer t.unlock()
 	t.mu.Lock()
-	if t.token != rejected {
+	if t.gen != gen {
 		t.mu.Unlock()
-		if _, ok := t.cached(); ok {
-			return nil // another call already replaced it
-		}
-		_, err := t.fetch(ctx, false)
-		return err
+		return nil // another call refreshed since this one took its token
 	}
-	t.token = "" // never hand out the rejected token again
+	if t.token == rejected {
+		t.token = "" // not handed out again unless the token endpoint answers it again
+	}
 	t.mu.Unlock()
 
-	tok, err := t.fetch(ctx, false)
-	if err != nil {
+	tok, _, err := t.fetch(ctx, false)
+	if err != nil || tok != rejected || t.c.cfg.TokenMode != TokenModeStable {
 		return err
-	}
-	if tok != rejected {
-		return nil
-	}
-	t.forget()
-	if t.c.cfg.TokenMode != TokenModeStable {
-		return fmt.Errorf("wechat: %s: the token endpoint returned the access token the API just rejected: %w", cause.Path, cause)
 	}
 	now := t.c.now()
 	t.mu.Lock()
 	last := t.lastForce
-	t.mu.Unlock()
-	if !last.IsZero() && now.Sub(last) < forceRefreshSpacing {
-		return fmt.Errorf("wechat: %s: stable_token returned the access token the API just rejected, and force_refresh was already used %v ago (allowed once per %v): %w",
-			cause.Path, now.Sub(last).Round(time.Millisecond), forceRefreshSpacing, cause)
+	allowed := last.IsZero() || now.Sub(last) >= forceRefreshSpacing
+	if allowed {
+		t.lastForce = now
 	}
-	t.mu.Lock()
-	t.lastForce = now
 	t.mu.Unlock()
-	tok, err = t.fetch(ctx, true)
-	if err != nil {
-		return err
+	if !allowed {
+		t.c.log.LogAttrs(ctx, slog.LevelDebug, "wechat stable_token answered the rejected access token; force_refresh not allowed yet",
+			slog.String("path", cause.Path), slog.Int("errcode", cause.Code), slog.Duration("since_force_refresh", now.Sub(last)))
+		return nil
 	}
-	if tok == rejected {
-		t.forget()
-		return fmt.Errorf("wechat: %s: even force_refresh returned the access token the API just rejected: %w", cause.Path, cause)
-	}
-	return nil
-}
-
-func (t *tokenCache) forget() {
-	t.mu.Lock()
-	t.token = ""
-	t.mu.Unlock()
+	_, _, err = t.fetch(ctx, true)
+	return err
 }
 
 type tokenResponse struct {
@@ -145,47 +134,56 @@ type tokenResponse struct {
 	ExpiresIn   int64  `json:"expires_in"`
 }
 
-// fetch requests a token and caches it. The caller holds sem.
-func (t *tokenCache) fetch(ctx context.Context, force bool) (string, error) {
+// fetch requests a token and caches it; it returns the token and its
+// generation. The caller holds sem.
+func (t *tokenCache) fetch(ctx context.Context, force bool) (string, uint64, error) {
 	c := t.c
-	req := &request{}
-	switch c.cfg.TokenMode {
-	case TokenModeClassic:
-		req.method, req.path = http.MethodGet, pathToken
-		req.query = url.Values{"grant_type": {"client_credential"}, "appid": {c.cfg.AppID}, "secret": {c.cfg.Secret}}
-	default:
-		body, err := json.Marshal(struct {
-			GrantType    string `json:"grant_type"`
-			AppID        string `json:"appid"`
-			Secret       string `json:"secret"`
-			ForceRefresh bool   `json:"force_refresh"`
-		}{"client_credential", c.cfg.AppID, c.cfg.Secret, force})
-		if err != nil {
-			return "", fmt.Errorf("wechat: encoding the stable_token request: %w", err)
-		}
-		req.method, req.path, req.body = http.MethodPost, pathStableToken, body
+	req, err := c.tokenRequest(force)
+	if err != nil {
+		return "", 0, err
 	}
 	res, err := call[tokenResponse](ctx, c, req)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	tok := res.AccessToken
 	if p := checkToken(tok); p != "" {
-		return "", req.responseError("access_token "+p, nil)
+		return "", 0, req.responseError("access_token "+p, nil)
 	}
 	c.scrub.add(tok) // from now on, scrubbed from any text we produce
 	if res.ExpiresIn <= 0 {
-		return "", req.responseError(fmt.Sprintf("expires_in is %d, want a positive number of seconds", res.ExpiresIn), nil)
+		return "", 0, req.responseError(fmt.Sprintf("expires_in is %d, want a positive number of seconds", res.ExpiresIn), nil)
 	}
 	ttl := time.Duration(min(res.ExpiresIn, int64(maxTokenTTL/time.Second))) * time.Second
 	early := min(maxEarlyRefresh, ttl/earlyRefreshFraction)
 	t.mu.Lock()
 	t.token = tok
 	t.refreshAt = c.now().Add(ttl - early)
+	t.gen++
+	gen := t.gen
 	t.mu.Unlock()
 	c.log.LogAttrs(ctx, slog.LevelDebug, "wechat access token obtained",
 		slog.String("path", req.path), slog.Bool("force_refresh", force), slog.Int64("expires_in", res.ExpiresIn))
-	return tok, nil
+	return tok, gen, nil
+}
+
+// tokenRequest is the request for a new access token in the configured
+// mode (force: stable_token's force_refresh).
+func (c *Client) tokenRequest(force bool) (*request, error) {
+	if c.cfg.TokenMode == TokenModeClassic {
+		q := url.Values{"grant_type": {"client_credential"}, "appid": {c.cfg.AppID}, "secret": {c.cfg.Secret}}
+		return &request{method: http.MethodGet, path: pathToken, query: q}, nil
+	}
+	body, err := json.Marshal(struct {
+		GrantType    string `json:"grant_type"`
+		AppID        string `json:"appid"`
+		Secret       string `json:"secret"`
+		ForceRefresh bool   `json:"force_refresh"`
+	}{"client_credential", c.cfg.AppID, c.cfg.Secret, force})
+	if err != nil {
+		return nil, fmt.Errorf("wechat: encoding the stable_token request: %w", err)
+	}
+	return &request{method: http.MethodPost, path: pathStableToken, body: body}, nil
 }
 
 // checkToken returns what is wrong with an access token, or "". It never

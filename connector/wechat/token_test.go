@@ -98,21 +98,32 @@ func TestTokenErrorsFromTokenEndpoint(t *testing.T) {
 	}
 }
 
-// Eight workers hit a revoked token at the same time: exactly one token
-// request replaces it.
+// Eight workers hit a revoked token at the same time: one token event
+// costs one token request (a new token), or two when stable_token still
+// answers the rejected token (it, then force_refresh), however many
+// workers met it.
 func TestConcurrentRevokedTokenCausesOneRefresh(t *testing.T) {
-	for _, mode := range []TokenMode{TokenModeStable, TokenModeClassic} {
-		t.Run(string(mode), func(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		mode         TokenMode
+		keep         bool // stable_token keeps answering the revoked token
+		want, forced int  // token requests, force_refresh requests
+	}{
+		{name: "stable", mode: TokenModeStable, want: 1},
+		{name: "classic", mode: TokenModeClassic, want: 1},
+		{name: "stable/same-token", mode: TokenModeStable, keep: true, want: 2, forced: 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			const workers = 8
 			f := newFake(t)
-			c, _, _ := newClient(t, f, func(c *Config) { c.TokenMode = mode })
+			cl, _, _ := newClient(t, f, func(cfg *Config) { cfg.TokenMode = c.mode })
 			ctx := context.Background()
-			if err := c.Token(ctx); err != nil {
+			if err := cl.Token(ctx); err != nil {
 				t.Fatal(err)
 			}
-			old, _ := c.tokens.cached()
+			old, _, _ := cl.tokens.cached()
 			// Another service replaces the token.
-			if mode == TokenModeStable {
+			if c.mode == TokenModeStable && !c.keep {
 				f.rotateStable()
 			} else {
 				f.revoke(old)
@@ -139,7 +150,7 @@ func TestConcurrentRevokedTokenCausesOneRefresh(t *testing.T) {
 			errs := make(chan error, workers)
 			for range workers {
 				wg.Go(func() {
-					_, err := c.ListFollowers(ctx, "")
+					_, err := cl.ListFollowers(ctx, "")
 					errs <- err
 				})
 			}
@@ -150,21 +161,22 @@ func TestConcurrentRevokedTokenCausesOneRefresh(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := f.tokenHits() - before; got != 1 {
-				t.Fatalf("token requests after revocation = %d, want 1", got)
+			if got := f.tokenHits() - before; got != c.want {
+				t.Fatalf("token requests after revocation = %d, want %d", got, c.want)
 			}
 			if arrived.Load() != workers {
 				t.Fatalf("%d requests used the old token", arrived.Load())
 			}
-			if f.forced != 0 {
-				t.Fatal("force_refresh used although a plain refresh gave a new token")
+			if got := f.forcedCount(); got != c.forced {
+				t.Fatalf("force_refresh used %d times, want %d", got, c.forced)
 			}
 		})
 	}
 }
 
 // stable_token keeps handing out the token the API rejects: one
-// force_refresh, then not again within 30 s.
+// force_refresh, then not again within 30 s (the call retries the token it
+// is given until its refreshes run out), then again after 30 s.
 func TestStableForceRefreshRule(t *testing.T) {
 	f := newFake(t)
 	f.handle(pathUserGet, okFollowers(f))
@@ -173,28 +185,29 @@ func TestStableForceRefreshRule(t *testing.T) {
 	if err := c.Token(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tok1, _ := c.tokens.cached()
+	tok1, _, _ := c.tokens.cached()
 	f.revoke(tok1) // the API rejects it but stable_token still returns it
 	if _, err := c.ListFollowers(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if f.forced != 1 || f.hit(pathStableToken) != 3 {
-		t.Fatalf("forced %d, token requests %d; want 1 and 3", f.forced, f.hit(pathStableToken))
+	if f.forcedCount() != 1 || f.hit(pathStableToken) != 3 {
+		t.Fatalf("forced %d, token requests %d; want 1 and 3", f.forcedCount(), f.hit(pathStableToken))
 	}
 	if !strings.Contains(logs.String(), `"force_refresh":true`) {
 		t.Fatal("forced refresh not logged")
 	}
 
-	tok2, _ := c.tokens.cached()
+	tok2, _, _ := c.tokens.cached()
 	f.revoke(tok2)
 	clk.Advance(10 * time.Second)
 	_, err := c.ListFollowers(ctx, "")
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != 40001 || !strings.Contains(err.Error(), "force_refresh was already used") {
+	var tc *TokenConflictError
+	if !errors.As(err, &tc) || tc.Last.Code != 40001 || tc.Refreshes != MaxTokenRefreshes {
 		t.Fatalf("err = %v", err)
 	}
-	if f.forced != 1 || Classify(err) != ClassInternal {
-		t.Fatalf("forced %d class %v", f.forced, Classify(err))
+	// 3 + one plain refresh per rejection, no force_refresh.
+	if f.forcedCount() != 1 || f.hit(pathStableToken) != 3+MaxTokenRefreshes || Classify(err) != ClassTemporary {
+		t.Fatalf("forced %d, token requests %d, class %v", f.forcedCount(), f.hit(pathStableToken), Classify(err))
 	}
 	assertNoLeak(t, f, "error", errText(err))
 
@@ -202,28 +215,8 @@ func TestStableForceRefreshRule(t *testing.T) {
 	if _, err := c.ListFollowers(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if f.forced != 2 {
-		t.Fatalf("forced %d, want 2 after 30 s", f.forced)
-	}
-}
-
-// A second token failure in a row is returned, after exactly one refresh.
-func TestSecondTokenFailureInARow(t *testing.T) {
-	f := newFake(t)
-	f.handle(pathUserGet, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"errcode": 42001, "errmsg": "access_token expired rid: 6600aa-0042"})
-	})
-	c, _, _ := newClient(t, f, func(c *Config) { c.TokenMode = TokenModeClassic })
-	_, err := c.ListFollowers(context.Background(), "")
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != 42001 || ae.RID != "6600aa-0042" {
-		t.Fatalf("err = %v", err)
-	}
-	if f.hit(pathToken) != 2 || f.hit(pathUserGet) != 2 {
-		t.Fatalf("token %d user/get %d, want 2 and 2", f.hit(pathToken), f.hit(pathUserGet))
-	}
-	if Classify(err) != ClassInternal {
-		t.Fatal(Classify(err))
+	if f.forcedCount() != 2 {
+		t.Fatalf("forced %d, want 2 after 30 s", f.forcedCount())
 	}
 }
 

@@ -336,7 +336,8 @@ func TestParseFault(t *testing.T) {
 		t.Fatalf("ParseFault any: %+v %v", f, err)
 	}
 	for _, bad := range []string{"", "/cgi-bin/user/get:1", "/nope:1:busy", "/cgi-bin/user/get:x:busy",
-		"/cgi-bin/user/get:1:explode", "/cgi-bin/user/get:1:busy:0", "/cgi-bin/user/info/batchget:1:duplicates"} {
+		"/cgi-bin/user/get:1:explode", "/cgi-bin/user/get:1:busy:0", "/cgi-bin/user/info/batchget:1:duplicates",
+		"/cgi-bin/stable_token:1:revoke-token", "/cgi-bin/token:1:expire-token"} {
 		if _, err := ParseFault(bad); err == nil {
 			t.Errorf("ParseFault(%q) accepted", bad)
 		}
@@ -345,5 +346,45 @@ func TestParseFault(t *testing.T) {
 		if got, err := ParseFaultKind(k.String()); err != nil || got != k {
 			t.Fatalf("kind %d does not round-trip through %q", k, k.String())
 		}
+	}
+}
+
+// revoke-token revokes every token, then answers 40001; expire-token makes
+// the token sent expire, then answers 42001. Either way the token stays
+// rejected and the next token request hands out a new one.
+func TestTokenFaults(t *testing.T) {
+	for _, c := range []struct {
+		kind FaultKind
+		code int
+	}{{FaultRevokeToken, 40001}, {FaultExpireToken, 42001}} {
+		t.Run(c.kind.String(), func(t *testing.T) {
+			h := start(t, func(o *Options) {
+				o.Faults = []Fault{{Path: PathUserGet, Call: 2, Kind: c.kind}}
+			})
+			st, _ := h.stable(false)
+			classic := h.token()
+			tok := st.AccessToken
+			if a := h.userGet(tok, ""); a.Count != MaxPageSize {
+				t.Fatal("call before the fault failed")
+			}
+			h.wantErr(h.get(PathUserGet, url.Values{"access_token": {tok}}), c.code)
+			if got := h.tokenCode(tok); got != c.code {
+				t.Fatalf("the token after the fault: errcode %d, want %d", got, c.code)
+			}
+			// revoke-token revokes every token; expire-token only the one sent.
+			if got, want := h.tokenCode(classic), map[FaultKind]int{FaultRevokeToken: 40001, FaultExpireToken: 0}[c.kind]; got != want {
+				t.Fatalf("the classic token after the fault: errcode %d, want %d", got, want)
+			}
+			next, _ := h.stable(false)
+			if next.AccessToken == tok || h.tokenCode(next.AccessToken) != 0 {
+				t.Fatal("stable_token did not hand out a new, valid token after the fault")
+			}
+			if a := h.userGet(next.AccessToken, ""); a.Count != MaxPageSize {
+				t.Fatal("call with the new token failed")
+			}
+			if log := h.srv.CallLog(); log[3].Fault != c.kind || log[3].ErrCode != c.code {
+				t.Fatalf("call log %+v", log)
+			}
+		})
 	}
 }

@@ -28,6 +28,12 @@ func (s *Server) faultReply(rq *request) (reply, bool) {
 		return s.errReply(42001, "access_token expired", now), true
 	case FaultInvalidToken:
 		return s.errReply(40001, msgInvalidCredential, now), true
+	case FaultRevokeToken:
+		s.revokeAll(now)
+		return s.errReply(40001, msgInvalidCredential, now), true
+	case FaultExpireToken:
+		s.expireToken(rq.call.Token, now)
+		return s.errReply(42001, "access_token expired", now), true
 	case FaultUnauthorized:
 		return s.errReply(48001, "api unauthorized", now), true
 	case FaultNotAuthorised:

@@ -146,6 +146,8 @@ const (
 	FaultNotJSON                            // HTTP 200, text/plain body "hello"
 	FaultBadUTF8                            // byte 0xff inside the first openid string of the body
 	FaultEarlyEnd                           // list: the end-of-list answer (count 0) while more remain, as a stale cursor gets
+	FaultRevokeToken                        // every token issued so far is revoked (as Revoke), then errcode 40001: another service took over
+	FaultExpireToken                        // the token the call sent expires now, then errcode 42001; stable_token hands out a new one
 	faultKindEnd
 )
 
@@ -153,7 +155,7 @@ func faultKindNames() []string {
 	return []string{"", "busy", "too-frequent", "quota", "bad-gateway", "truncated", "reset", "slow",
 		"expired", "invalid-token", "unauthorized", "not-authorised", "ip-whitelist", "duplicates",
 		"count-mismatch", "repeat-next", "empty-openid", "bad-openid", "huge-body", "not-json",
-		"bad-utf8", "early-end"}
+		"bad-utf8", "early-end", "revoke-token", "expire-token"}
 }
 
 // String returns the CLI name of k, e.g. "too-frequent" ("none" for 0).
@@ -195,6 +197,9 @@ func (k FaultKind) listOnly() bool {
 	}
 	return false
 }
+
+// tokenOnly reports whether k acts on the access token a call sends.
+func (k FaultKind) tokenOnly() bool { return k == FaultRevokeToken || k == FaultExpireToken }
 
 // Fault scripts a misbehaviour on selected calls to one path.
 type Fault struct {
@@ -252,6 +257,8 @@ func (f Fault) validate() error {
 		return fmt.Errorf("wxsim: fault %s on %s: Call, Times and Delay must not be negative", f.Kind, f.Path)
 	case f.Kind.listOnly() && f.Path != AnyPath && !listPath(f.Path):
 		return fmt.Errorf("wxsim: fault %s only applies to %s and %s, not %s", f.Kind, PathUserGet, PathBlacklist, f.Path)
+	case f.Kind.tokenOnly() && (f.Path == PathToken || f.Path == PathStableToken):
+		return fmt.Errorf("wxsim: fault %s only applies to paths that take an access token, not %s", f.Kind, f.Path)
 	}
 	return nil
 }

@@ -110,12 +110,25 @@ const msgInvalidCredential = "invalid credential, access_token is invalid or not
 // Revoke invalidates every token issued so far, at once, as another service
 // fetching a classic token (past the grace period) or forcing a stable
 // refresh would: the next calls with them answer 40001.
-func (s *Server) Revoke() {
-	now := s.opts.Now()
+func (s *Server) Revoke() { s.revokeAll(s.opts.Now()) }
+
+// revokeAll invalidates every token issued so far from now on.
+func (s *Server) revokeAll(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range s.tokens {
 		t.revokeFrom(now)
 	}
 	s.classic, s.stable = "", ""
+}
+
+// expireToken makes token tok (if it is one) expire at now, as if its
+// lifetime had run out: calls with it answer 42001, and stable_token
+// hands out a new token.
+func (s *Server) expireToken(tok string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tokens[tok]; t != nil && now.Before(t.expires) {
+		t.expires = now
+	}
 }
