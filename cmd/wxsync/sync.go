@@ -16,6 +16,7 @@ import (
 
 	"github.com/wxsync/wxsync/connector/source"
 	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/schema"
 	"github.com/wxsync/wxsync/sink"
 )
@@ -330,9 +331,9 @@ func (r *syncRun) take(m received) error {
 	msg := m.msg
 	if msg.Err != nil {
 		switch msg.Err.Kind {
-		case plugin.KindConfig:
+		case kind.Config:
 			return &configError{msg.Err}
-		case plugin.KindTemporary:
+		case kind.Temporary:
 			return &tempError{msg.Err}
 		default:
 			return msg.Err
