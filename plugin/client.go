@@ -153,9 +153,17 @@ func (c *Client) Discover(ctx context.Context) ([]StreamSchema, error) {
 	return out, nil
 }
 
+// Messages is the host's side of a Read: the messages the source sends, in
+// order. *ReadStream is a plugin's; tests script their own.
+type Messages interface {
+	// Next returns the next message, or io.EOF after the last one.
+	Next() (Message, error)
+}
+
 // Read starts a sync of streams, offering host (if not nil) to the plugin
 // for the duration of the Read. Cancelling ctx stops the plugin's Read.
-func (c *Client) Read(ctx context.Context, config []byte, streams []StreamState, host Host) (*ReadStream, error) {
+// The Messages are a *ReadStream.
+func (c *Client) Read(ctx context.Context, config []byte, streams []StreamState, host Host) (Messages, error) {
 	req := &pb.ReadRequest{Config: &pb.Config{Json: config}}
 	if host != nil {
 		req.HostBrokerId = serveHost(c.broker, host)

@@ -7,4 +7,7 @@
 //
 // It knows nothing about WeChat (connector/) or ClickHouse (sink/): it only
 // moves batches, checkpoints, progress and errors between two processes.
+// Its subpackages: kind, the error vocabulary and its one table (kind →
+// exit code → run status), and host, the host side: the commit loop that
+// writes what a Read sends through a Destination.
 package plugin

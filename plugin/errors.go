@@ -1,40 +1,17 @@
 package plugin
 
 import (
-	"errors"
 	"fmt"
 
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/plugin/pb"
 )
 
-// Kind classifies an error that ends a Read, and so the host's exit code.
-type Kind int
-
-const (
-	// KindInternal is a bug or an answer nobody expected (exit 1).
-	KindInternal Kind = iota
-	// KindConfig means the configuration or the account's permissions need
-	// fixing; retrying will not help (exit 78).
-	KindConfig
-	// KindTemporary means try again later: quota, rate limits, retries
-	// exhausted, an interrupted run (exit 75).
-	KindTemporary
-)
-
-func (k Kind) String() string {
-	switch k {
-	case KindConfig:
-		return "config"
-	case KindTemporary:
-		return "temporary"
-	default:
-		return "internal"
-	}
-}
-
-// Error is an error with a Kind, carried from the plugin to the host.
+// Error is an error with a kind.Kind, carried from the plugin to the host:
+// the Kind set where the error was classified is the one the host exits
+// with.
 type Error struct {
-	Kind   Kind
+	Kind   kind.Kind
 	Stream string
 	Err    error
 }
@@ -48,40 +25,35 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// ErrorKind returns e.Kind (it makes *Error a kind.Carrier).
+func (e *Error) ErrorKind() kind.Kind { return e.Kind }
+
 // ConfigError marks err as a configuration or permission problem.
-func ConfigError(err error) error { return &Error{Kind: KindConfig, Err: err} }
+func ConfigError(err error) error { return &Error{Kind: kind.Config, Err: err} }
 
 // TemporaryError marks err as temporary: the run may be retried later.
-func TemporaryError(err error) error { return &Error{Kind: KindTemporary, Err: err} }
+func TemporaryError(err error) error { return &Error{Kind: kind.Temporary, Err: err} }
 
-// KindOf returns the Kind of err: the Kind of the first *Error in its chain,
-// or KindInternal.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return KindInternal
-}
-
-func kindToPB(k Kind) pb.Error_Kind {
+// kindToPB is the wire form of k. The wire knows config, temporary and
+// internal; a Usage or None error ending a Read is a bug, so internal.
+func kindToPB(k kind.Kind) pb.Error_Kind {
 	switch k {
-	case KindConfig:
+	case kind.Config:
 		return pb.Error_KIND_CONFIG
-	case KindTemporary:
+	case kind.Temporary:
 		return pb.Error_KIND_TEMPORARY
 	default:
 		return pb.Error_KIND_INTERNAL
 	}
 }
 
-func kindFromPB(k pb.Error_Kind) Kind {
+func kindFromPB(k pb.Error_Kind) kind.Kind {
 	switch k {
 	case pb.Error_KIND_CONFIG:
-		return KindConfig
+		return kind.Config
 	case pb.Error_KIND_TEMPORARY:
-		return KindTemporary
+		return kind.Temporary
 	default:
-		return KindInternal
+		return kind.Internal
 	}
 }

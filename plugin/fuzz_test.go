@@ -6,6 +6,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/plugin/pb"
 )
 
@@ -62,7 +63,7 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 			msg.Record.Release()
 		case msg.Err != nil:
-			if k := msg.Err.Kind; k != KindConfig && k != KindTemporary && k != KindInternal {
+			if k := msg.Err.Kind; k != kind.Config && k != kind.Temporary && k != kind.Internal {
 				t.Fatalf("error of kind %d", k)
 			}
 			_ = msg.Err.Error()

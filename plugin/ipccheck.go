@@ -344,29 +344,7 @@ func validateArray(data arrow.ArrayData, depth int) error {
 	if n == 0 {
 		return nil
 	}
-	// offsets checks n+1 int32 offsets from off: non-negative, never
-	// decreasing, the last at most limit.
-	offsets := func(limit int) error {
-		raw := bytesOf(1)
-		if len(raw)/4 < end+1 {
-			return fmt.Errorf("%d bytes of offsets for %d values", len(raw), n)
-		}
-		prev := int32(binary.LittleEndian.Uint32(raw[4*off:]))
-		if prev < 0 {
-			return fmt.Errorf("negative offset %d", prev)
-		}
-		for k := off + 1; k <= end; k++ {
-			o := int32(binary.LittleEndian.Uint32(raw[4*k:]))
-			if o < prev {
-				return fmt.Errorf("offset %d (%d) is below the one before (%d)", k, o, prev)
-			}
-			prev = o
-		}
-		if int(prev) > limit {
-			return fmt.Errorf("offsets reach %d, beyond the %d values", prev, limit)
-		}
-		return nil
-	}
+	offsets := func(limit int) error { return checkOffsets(bytesOf(1), off, n, limit) }
 	dt := data.DataType()
 	switch dt.ID() {
 	case arrow.STRING, arrow.BINARY:
@@ -397,6 +375,30 @@ func validateArray(data arrow.ArrayData, depth int) error {
 	}
 	if need := (int64(end)*int64(fw.BitWidth()) + 7) / 8; int64(len(bytesOf(1))) < need {
 		return fmt.Errorf("%d bytes of values for %d values of %s", len(bytesOf(1)), n, dt)
+	}
+	return nil
+}
+
+// checkOffsets checks the n+1 int32 offsets in raw from off: non-negative,
+// never decreasing, the last at most limit.
+func checkOffsets(raw []byte, off, n, limit int) error {
+	end := off + n
+	if len(raw)/4 < end+1 {
+		return fmt.Errorf("%d bytes of offsets for %d values", len(raw), n)
+	}
+	prev := int32(binary.LittleEndian.Uint32(raw[4*off:]))
+	if prev < 0 {
+		return fmt.Errorf("negative offset %d", prev)
+	}
+	for k := off + 1; k <= end; k++ {
+		o := int32(binary.LittleEndian.Uint32(raw[4*k:]))
+		if o < prev {
+			return fmt.Errorf("offset %d (%d) is below the one before (%d)", k, o, prev)
+		}
+		prev = o
+	}
+	if int(prev) > limit {
+		return fmt.Errorf("offsets reach %d, beyond the %d values", prev, limit)
 	}
 	return nil
 }

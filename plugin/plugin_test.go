@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
 var testSchema = arrow.NewSchema([]arrow.Field{
@@ -200,12 +202,12 @@ func TestReadOverGRPC(t *testing.T) {
 func TestReadTypedErrorArrivesLast(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
-		kind Kind
+		kind kind.Kind
 	}{
-		{ConfigError(errors.New("48001 api unauthorized")), KindConfig},
-		{TemporaryError(errors.New("45009 quota")), KindTemporary},
-		{errors.New("boom"), KindInternal},
-		{&Error{Kind: KindTemporary, Stream: "followers", Err: errors.New("cancelled")}, KindTemporary},
+		{ConfigError(errors.New("48001 api unauthorized")), kind.Config},
+		{TemporaryError(errors.New("45009 quota")), kind.Temporary},
+		{errors.New("boom"), kind.Internal},
+		{&Error{Kind: kind.Temporary, Stream: "followers", Err: errors.New("cancelled")}, kind.Temporary},
 	} {
 		msgs := readAll(t, connect(t, &scripted{err: tc.err}))
 		last := msgs[len(msgs)-1]
@@ -297,7 +299,7 @@ func TestHostServiceFailureIsTemporary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Err == nil || m.Err.Kind != KindTemporary {
+	if m.Err == nil || m.Err.Kind != kind.Temporary {
 		t.Fatalf("got %+v, want a temporary error", m)
 	}
 	if want := "ask the host which profiles are needed: look up profiles in wechat_users: dial tcp 127.0.0.1:9000: connect: connection refused"; m.Err.Error() != want {

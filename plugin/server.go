@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	goplugin "github.com/hashicorp/go-plugin"
 
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/plugin/pb"
 )
 
@@ -88,7 +89,7 @@ func (s *server) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) error {
 		msg, stName = typed.Err.Error(), typed.Stream
 	}
 	return stream.Send(&pb.ReadMessage{Msg: &pb.ReadMessage_Error{Error: &pb.Error{
-		Kind: kindToPB(KindOf(err)), Message: msg, Stream: stName,
+		Kind: kindToPB(kind.Of(err)), Message: msg, Stream: stName,
 	}}})
 }
 

@@ -3,10 +3,13 @@
 // database (tables from package schema, the wechat_snapshots and
 // wxsync_state tables and the *_current views), the insertion of Arrow
 // record batches, the snapshot life cycle with its pruning, and the stored
-// sync state (the resumable cursor of each account and stream).
+// sync state (the resumable cursor of each account and stream), the run
+// records (wxsync_runs), and the parsing and password redaction of its DSN
+// (ParseDSN, RedactDSN: the one place they are written).
 //
 // It must not touch: WeChat or its API (connector/), the plugin protocol
-// (plugin/), or the definition of columns. Every stream column and its DDL
+// (plugin/; it takes only the run statuses from plugin/kind's table), or
+// the definition of columns. Every stream column and its DDL
 // come from package schema; the sink never writes a stream's column list of
 // its own. Its two bookkeeping tables are declared here, once, as
 // schema.Stream values so that they share the DDL generator.

@@ -7,19 +7,22 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
-// Values of wxsync_runs.status.
+// Values of wxsync_runs.status, as the kind package's table gives them for
+// the Kind a run ended with.
 const (
 	// RunOK: every stream completed (exit 0).
-	RunOK = "ok"
+	RunOK = kind.StatusOK
 	// RunStopped: stopped early with the cursors saved (exit 75): quota,
 	// retries exhausted, ClickHouse down too long, a signal.
-	RunStopped = "stopped"
+	RunStopped = kind.StatusStopped
 	// RunConfigError: the configuration or a permission needs fixing (exit 78).
-	RunConfigError = "config_error"
+	RunConfigError = kind.StatusConfigError
 	// RunFailed: anything else (exit 1): a bug, the plugin died.
-	RunFailed = "failed"
+	RunFailed = kind.StatusFailed
 )
 
 // Run is one run of `wxsync sync`, as wxsync_runs records it.

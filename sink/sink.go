@@ -2,10 +2,8 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -91,92 +89,6 @@ func (s *Sink) ServerVersion(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("clickhouse server version: %w", err)
 	}
 	return v, nil
-}
-
-// parseDSN parses a native-protocol DSN and returns its options and the
-// validated database name ("default" when the DSN names none).
-func parseDSN(dsn string) (*clickhouse.Options, string, error) {
-	secrets := dsnSecrets(dsn)
-	opts, err := clickhouse.ParseDSN(dsn)
-	if err != nil {
-		return nil, "", redact(fmt.Errorf("invalid clickhouse DSN: %w", err), secrets)
-	}
-	if opts.Protocol != clickhouse.Native {
-		return nil, "", errors.New("invalid clickhouse DSN: only the native protocol (clickhouse://host:9000/db) is supported")
-	}
-	db := opts.Auth.Database
-	if db == "" {
-		db = "default"
-	}
-	if _, err := schema.Ident(db); err != nil {
-		return nil, "", fmt.Errorf("invalid clickhouse DSN: database: %w", err)
-	}
-	return opts, db, nil
-}
-
-// dsnSecrets returns the forms in which the DSN's password could show up in
-// an error: as written, unescaped, and as parsed. It is deliberately
-// generous: redacting too much is harmless, too little is not.
-func dsnSecrets(dsn string) []string {
-	var out []string
-	add := func(p string) {
-		if p == "" {
-			return
-		}
-		out = append(out, p)
-		if u, err := url.PathUnescape(p); err == nil && u != p && u != "" {
-			out = append(out, u)
-		}
-		if u, err := url.QueryUnescape(p); err == nil && u != p && u != "" {
-			out = append(out, u)
-		}
-	}
-	if u, err := url.Parse(dsn); err == nil {
-		if u.User != nil {
-			p, _ := u.User.Password()
-			add(p)
-		}
-		add(u.Query().Get("password"))
-	}
-	rest := dsn
-	if i := strings.Index(rest, "://"); i >= 0 {
-		rest = rest[i+3:]
-	}
-	// The user info ends at the last '@' before the path, but a password
-	// may itself hold '@', '/' or '?': try both ends.
-	for _, at := range []int{strings.Index(rest, "@"), strings.LastIndex(rest, "@")} {
-		if at < 0 {
-			continue
-		}
-		if c := strings.Index(rest[:at], ":"); c >= 0 {
-			add(rest[c+1 : at])
-		}
-	}
-	// Longest first, so that a secret containing another is removed whole.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
-}
-
-// redact returns err with every secret replaced by "xxxxx" in its message.
-// When something had to be hidden the result does not wrap err, so that no
-// caller can reach the secret by unwrapping.
-func redact(err error, secrets []string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	clean := msg
-	for _, s := range secrets {
-		clean = strings.ReplaceAll(clean, s, "xxxxx")
-	}
-	if clean == msg {
-		return err
-	}
-	return errors.New(clean)
 }
 
 // driverHandler passes the driver's log through, but demotes to debug its

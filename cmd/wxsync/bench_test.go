@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/wxsync/wxsync/connector/wxsim"
+	"github.com/wxsync/wxsync/plugin/host"
 	"github.com/wxsync/wxsync/sink"
 	"github.com/wxsync/wxsync/sink/sinktest"
 )
@@ -333,9 +334,9 @@ func benchVmHWM(pid int) (int64, bool) {
 	return 0, false // a zombie has no memory lines
 }
 
-// benchPluginChild returns the pid of host's plugin child, 0 if not started yet.
-func benchPluginChild(host int) int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", host))
+// benchPluginChild returns the pid of hostPID's plugin child, 0 if not started yet.
+func benchPluginChild(hostPID int) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", hostPID))
 	for _, tf := range tasks {
 		b, _ := os.ReadFile(tf)
 		for _, f := range strings.Fields(string(b)) {
@@ -343,7 +344,7 @@ func benchPluginChild(host int) int {
 			if err != nil {
 				continue
 			}
-			if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); strings.HasSuffix(exe, PluginBinary) {
+			if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); strings.HasSuffix(exe, host.PluginBinary) {
 				return pid
 			}
 		}
@@ -656,7 +657,7 @@ func benchReport(b *testing.B, results []benchResult) string {
 	p("  inserting overlap, hiding the plugin's, Arrow's and gRPC's own costs); host and plugin should each\n")
 	p("  stay under %.0f MiB at %s followers and be flat as N grows, taken to mean that the peak at the\n", benchRSSLimitMiB, benchThousands(benchRefN))
 	p("  largest N is at most %.0f%% above the peak at %s. Smaller accounts are listed, not judged: their\n", benchFlatGrowth*100, benchThousands(benchRefN))
-	p("  sync ends before the host's batches (up to %s rows) and heap reach their steady size.\n", benchThousands(flushRows))
+	p("  sync ends before the host's batches (up to %s rows) and heap reach their steady size.\n", benchThousands(host.DefaultFlushRows))
 	p("- **Fixed cost**: every round also times a sync of an account with no followers (into a fresh\n")
 	p("  database): starting the host, checking the tables, launching and handshaking the plugin, the\n")
 	p("  token, one empty page, the snapshot's bookkeeping and the run record. The floors have no such cost,\n")

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/plugin/host"
 	"github.com/wxsync/wxsync/sink"
 )
 
@@ -37,7 +38,7 @@ func runCheck(ctx context.Context, cfg Config, _ any, args []string, stdout, std
 	_, hlog := newLoggers(cfg, stderr)
 
 	// The plugin, and through it the account.
-	if path, err := findPlugin(cfg.Plugin); err != nil {
+	if path, err := host.FindPlugin(cfg.Plugin); err != nil {
 		add(false, "plugin", err.Error())
 	} else if src, err := launchPlugin(ctx, cfg, path, hlog); err != nil {
 		add(false, "plugin", err.Error())
@@ -48,7 +49,7 @@ func runCheck(ctx context.Context, cfg Config, _ any, args []string, stdout, std
 			add(false, "plugin", err.Error())
 		} else {
 			add(true, "plugin", fmt.Sprintf("%s %s (protocol %d) at %s; streams: %v", spec.Name, spec.Version, plugin.ProtocolVersion, path, spec.Streams))
-			results, err := src.Check(ctx, (&syncRun{cfg: cfg}).sourceConfig())
+			results, err := src.Check(ctx, sourceConfig(cfg))
 			if err != nil {
 				add(false, "account", err.Error())
 			}

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
+	"github.com/wxsync/wxsync/plugin/host"
 	"github.com/wxsync/wxsync/schema"
+	"github.com/wxsync/wxsync/sink"
 )
 
 // discoverOpts are the flags of `wxsync discover`.
@@ -50,17 +50,14 @@ func runDiscover(ctx context.Context, cfg Config, opts any, args []string, stdou
 	if err := cfg.Validate(false); err != nil {
 		return &configError{err}
 	}
-	dsn, err := clickhouse.ParseDSN(cfg.DSN)
+	dsn, err := sink.ParseDSN(cfg.DSN)
 	if err != nil {
 		return &configError{fmt.Errorf("CLICKHOUSE_DSN: %w", err)}
 	}
-	db := dsn.Auth.Database
-	if db == "" {
-		db = "default"
-	}
-	path, err := findPlugin(cfg.Plugin)
+	db := dsn.Database
+	path, err := host.FindPlugin(cfg.Plugin)
 	if err != nil {
-		return &configError{err}
+		return err
 	}
 	_, hlog := newLoggers(cfg, stderr)
 	src, err := launchPlugin(ctx, cfg, path, hlog)

@@ -19,15 +19,17 @@ import (
 	"syscall"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
-// Exit codes (sysexits.h where one fits).
+// Exit codes, as the kind package's table gives them.
 const (
-	exitOK        = 0
-	exitFailure   = 1
-	exitUsage     = 2
-	exitTempFail  = 75 // EX_TEMPFAIL
-	exitConfigErr = 78 // EX_CONFIG
+	exitOK        = kind.ExitOK
+	exitFailure   = kind.ExitFailure
+	exitUsage     = kind.ExitUsage
+	exitTempFail  = kind.ExitTempFail
+	exitConfigErr = kind.ExitConfig
 )
 
 const usage = `wxsync lands the followers of a WeChat Official Account, their profiles, tags and
@@ -120,23 +122,28 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, std
 	return report(stderr, cmd.run(ctx, cfg, opts, rest, stdout, stderr))
 }
 
-// usageError is a bad command line (exit 2).
+// usageError is a bad command line (kind.Usage, exit 2).
 type usageError struct{ err error }
 
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
+func (e *usageError) Error() string        { return e.err.Error() }
+func (e *usageError) Unwrap() error        { return e.err }
+func (e *usageError) ErrorKind() kind.Kind { return kind.Usage }
 
-// configError is a configuration or permission problem (exit 78).
+// configError is a configuration or permission problem (kind.Config,
+// exit 78).
 type configError struct{ err error }
 
-func (e *configError) Error() string { return e.err.Error() }
-func (e *configError) Unwrap() error { return e.err }
+func (e *configError) Error() string        { return e.err.Error() }
+func (e *configError) Unwrap() error        { return e.err }
+func (e *configError) ErrorKind() kind.Kind { return kind.Config }
 
-// tempError means stopped early, cursor saved, retry later (exit 75).
+// tempError means stopped early, cursor saved, retry later (kind.Temporary,
+// exit 75).
 type tempError struct{ err error }
 
-func (e *tempError) Error() string { return e.err.Error() }
-func (e *tempError) Unwrap() error { return e.err }
+func (e *tempError) Error() string        { return e.err.Error() }
+func (e *tempError) Unwrap() error        { return e.err }
+func (e *tempError) ErrorKind() kind.Kind { return kind.Temporary }
 
 // report prints err as one line and returns its exit code.
 func report(stderr io.Writer, err error) int {
@@ -155,23 +162,11 @@ func report(stderr io.Writer, err error) int {
 	return code
 }
 
-// exitCode is the exit code err calls for.
+// exitCode is the exit code err calls for: its kind's (kind.Of), or 0
+// for -h.
 func exitCode(err error) int {
-	var (
-		ue *usageError
-		ce *configError
-		te *tempError
-	)
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
-	case errors.As(err, &ue):
-		return exitUsage
-	case errors.As(err, &ce):
-		return exitConfigErr
-	case errors.As(err, &te):
-		return exitTempFail
-	default:
-		return exitFailure
 	}
+	return kind.Of(err).ExitCode()
 }

@@ -15,7 +15,19 @@ import (
 	"time"
 
 	"github.com/wxsync/wxsync/connector/wxsim"
+	"github.com/wxsync/wxsync/plugin/kind"
 )
+
+// runStatus is wxsync_runs.status for a run that exited with code, as the
+// kind table gives it.
+func runStatus(code int) string {
+	for _, k := range kind.All() {
+		if k.ExitCode() == code {
+			return k.RunStatus()
+		}
+	}
+	return kind.StatusFailed
+}
 
 // everyStream selects every stream (the harness's default is followers).
 const everyStream = "WXSYNC_STREAMS=followers,users,tags,blacklist"

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/wxsync/wxsync/connector/wxsim"
+	"github.com/wxsync/wxsync/plugin/host"
 	"github.com/wxsync/wxsync/sink"
 )
 
@@ -165,7 +166,7 @@ func TestSecurityPluginEnvironment(t *testing.T) {
 // refuses to (exit 78, the binary never started), a malformed one is a
 // configuration error.
 func TestSecurityPluginChecksum(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(binDir, PluginBinary))
+	b, err := os.ReadFile(filepath.Join(binDir, host.PluginBinary))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,13 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow/go/v15/arrow"
-
 	"github.com/wxsync/wxsync/connector/wxsim"
-	"github.com/wxsync/wxsync/plugin"
-	"github.com/wxsync/wxsync/schema"
-	"github.com/wxsync/wxsync/sink"
-	"github.com/wxsync/wxsync/sink/sinktest"
 )
 
 // streamsAll selects every stream (the harness's default is followers only).
@@ -647,49 +640,5 @@ func TestStreamsUsersConcurrency(t *testing.T) {
 			e.wantBatchGets((o.Followers + 99) / 100)
 			wantSameSet(t, "openids sent to batchget", tap.take(), e.sim.FollowerOpenIDs())
 		})
-	}
-}
-
-// A commit that fails to insert the profiles saves no cursor, not even
-// the followers stream's, whose rows went in: followers and users share
-// the walk's cursor, and the followers one leads a resumed walk, so saving
-// it would skip the profiles that were not committed.
-func TestStreamsCommitSavesNoCursorBeforeAllRows(t *testing.T) {
-	sk := sinktest.Open(t, sink.Config{InsertMaxElapsed: 100 * time.Millisecond})
-	ctx := context.Background()
-	db := "`" + sk.Database() + "`"
-	// Inserts into wechat_users fail from now on; the followers' succeed.
-	if err := sk.Conn().Exec(ctx, "RENAME TABLE "+db+".wechat_users TO "+db+".wechat_users_away"); err != nil {
-		t.Fatal(err)
-	}
-	fst, _ := schema.Lookup(schema.Followers)
-	ust, _ := schema.Lookup(schema.Users)
-	const appid = "wxcommitorder00001"
-	const id = "oAbCdEfGhIjKlMnOpQrStUvWxYz1"
-	now := time.Now().UTC()
-	// The host visits its streams in map order: enough rounds to try both.
-	for round := range 16 {
-		snap, err := sk.BeginSnapshot(ctx, appid, schema.Followers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cp := &plugin.Checkpoint{Cursor: []byte(fmt.Sprintf(`{"next_openid":%q,"fetched":%d}`, id, round+1))}
-		r := &syncRun{cfg: Config{AppID: appid}, log: slog.New(slog.DiscardHandler), sink: sk, open: map[string]*streamRun{
-			schema.Followers: {st: fst, snapshot: snap, pending: []arrow.Record{sinktest.Record(t, fst, []any{id, now})}, rows: 1, saveable: cp},
-			schema.Users: {st: ust, pending: []arrow.Record{sinktest.Record(t, ust,
-				[]any{id, uint8(1), "zh_CN", now, "", "", int64(0), []uint32{}, "ADD_SCENE_SEARCH", int64(0), "", now})}, rows: 1, saveable: cp},
-		}}
-		if err := r.commit(ctx); err == nil {
-			t.Fatal("commit succeeded with wechat_users gone")
-		}
-		for _, stream := range []string{schema.Followers, schema.Users} {
-			st, _, err := sk.LoadState(ctx, appid, stream)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if bytes.Equal(st.Cursor, cp.Cursor) {
-				t.Fatalf("round %d: the %s cursor was saved though the profiles it covers were not committed", round, stream)
-			}
-		}
 	}
 }

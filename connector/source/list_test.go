@@ -19,6 +19,7 @@ import (
 
 	"github.com/wxsync/wxsync/connector/wechat"
 	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/schema"
 )
 
@@ -254,10 +255,10 @@ func TestWalkListRepeatingNextIsAnError(t *testing.T) {
 			if calls != len(c.nexts) {
 				t.Fatalf("made %d calls, want %d (the repeat is seen on the last)", calls, len(c.nexts))
 			}
-			if k := plugin.KindOf(err); k != plugin.KindTemporary {
-				t.Errorf("KindOf(err) = %v, want temporary (exit 75)", k)
+			if k := kind.Of(err); k != kind.Temporary {
+				t.Errorf("kind.Of(err) = %v, want temporary (exit 75)", k)
 			}
-			if k := plugin.KindOf(streamError(context.Background(), schema.Followers, err)); k != plugin.KindTemporary {
+			if k := kind.Of(streamError(context.Background(), schema.Followers, err)); k != kind.Temporary {
 				t.Errorf("the Read ends with a %v error, want temporary (exit 75)", k)
 			}
 			var want []string
@@ -416,7 +417,7 @@ func TestWalkListDeduplicatesWithinPage(t *testing.T) {
 func TestWalkListBadCursorIsAConfigError(t *testing.T) {
 	for _, c := range []string{"{", `{"fetched":-1}`, `{"next_openid":"bad id!"}`} {
 		_, err := walkFake(t, newFakeList(3, 10, false), []byte(c))
-		if plugin.KindOf(err) != plugin.KindConfig {
+		if kind.Of(err) != kind.Config {
 			t.Errorf("cursor %s: err = %v, want a config error", c, err)
 		}
 	}

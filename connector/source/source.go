@@ -8,6 +8,7 @@ import (
 
 	"github.com/wxsync/wxsync/connector/wechat"
 	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/schema"
 )
 
@@ -239,20 +240,13 @@ func streamError(ctx context.Context, stream string, err error) error {
 }
 
 // classify maps an error from a stream to the Kind the host acts on.
-func classify(ctx context.Context, err error) plugin.Kind {
+func classify(ctx context.Context, err error) kind.Kind {
 	var typed *plugin.Error
 	if errors.As(err, &typed) {
 		return typed.Kind
 	}
 	if ctx.Err() != nil {
-		return plugin.KindTemporary
+		return kind.Temporary
 	}
-	switch wechat.Classify(err) {
-	case wechat.ClassConfig:
-		return plugin.KindConfig
-	case wechat.ClassTemporary:
-		return plugin.KindTemporary
-	default:
-		return plugin.KindInternal
-	}
+	return wechat.Classify(err)
 }

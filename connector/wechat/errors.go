@@ -8,40 +8,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
-// Class tells a scheduler what to do about an error.
-type Class int
+// Class is the error vocabulary every wxsync package shares, kind.Kind.
+//
+// Deprecated: Class and its constants remain so that existing callers
+// compile; use kind.Kind and kind.None, kind.Config, kind.Temporary and
+// kind.Internal.
+type Class = kind.Kind
 
+// Deprecated: use the kind package's constants.
 const (
-	// ClassNone is the class of a nil error.
-	ClassNone Class = iota
-	// ClassConfig: fix the configuration or the account's permissions
-	// (wrong AppID/secret, IP whitelist, unverified account, ...); running
-	// again unchanged will fail the same way.
-	ClassConfig
-	// ClassTemporary: run again later (daily quota reached, retries
-	// exhausted, context cancelled or deadline exceeded).
-	ClassTemporary
-	// ClassInternal: a bug or an unexpected answer from the platform; needs
-	// a human to look at it.
-	ClassInternal
+	ClassNone      = kind.None
+	ClassConfig    = kind.Config
+	ClassTemporary = kind.Temporary
+	ClassInternal  = kind.Internal
 )
-
-// String returns "none", "config", "temporary" or "internal".
-func (c Class) String() string {
-	switch c {
-	case ClassNone:
-		return "none"
-	case ClassConfig:
-		return "config"
-	case ClassTemporary:
-		return "temporary"
-	case ClassInternal:
-		return "internal"
-	}
-	return "Class(" + strconv.Itoa(int(c)) + ")"
-}
 
 // Error codes the client reacts to. See the WeChat global return code list.
 const (
@@ -148,7 +132,7 @@ func parseRID(msg string) string {
 }
 
 // RetryError reports a call whose retryable failures outlasted MaxAttempts
-// or MaxElapsed. [Classify] maps it to [ClassTemporary].
+// or MaxElapsed. [Classify] maps it to kind.Temporary.
 type RetryError struct {
 	Path     string
 	Attempts int           // HTTP requests made by the call
@@ -232,44 +216,45 @@ func (e *ResponseError) Error() string {
 // Unwrap returns the underlying cause.
 func (e *ResponseError) Unwrap() error { return e.Err }
 
-// Classify maps err to a [Class]:
+// Classify maps err to the [kind.Kind] a scheduler acts on:
 //
-//	ClassConfig:    *ConfigError; APIError 40013 40125 40164 48001 50001 61024,
+//	kind.None:      nil
+//	kind.Config:    *ConfigError; APIError 40013 40125 40164 48001 50001 61024,
 //	                and 40001 from a token endpoint (wrong secret)
-//	ClassTemporary: APIError 45009; *RetryError; *TokenConflictError;
+//	kind.Temporary: APIError 45009; *RetryError; *TokenConflictError;
 //	                context.Canceled / DeadlineExceeded
-//	ClassInternal:  everything else
-func Classify(err error) Class {
+//	kind.Internal:  everything else
+func Classify(err error) kind.Kind {
 	if err == nil {
-		return ClassNone
+		return kind.None
 	}
 	var re *RetryError
 	var tc *TokenConflictError
 	if errors.As(err, &re) || errors.As(err, &tc) {
-		return ClassTemporary
+		return kind.Temporary
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return ClassTemporary
+		return kind.Temporary
 	}
 	var ce *ConfigError
 	if errors.As(err, &ce) {
-		return ClassConfig
+		return kind.Config
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
 		switch ae.Code {
 		case CodeInvalidAppID, CodeInvalidSecret, CodeIPNotWhitelisted,
 			CodeAPIUnauthorized, CodeUserUnauthorized, CodeComponentAccount:
-			return ClassConfig
+			return kind.Config
 		case CodeInvalidCredential:
 			if isTokenPath(ae.Path) {
-				return ClassConfig
+				return kind.Config
 			}
 		case CodeDailyQuota:
-			return ClassTemporary
+			return kind.Temporary
 		}
 	}
-	return ClassInternal
+	return kind.Internal
 }
 
 // IsQuota reports whether err is (or wraps) errcode 45009, the daily quota
