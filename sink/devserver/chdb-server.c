@@ -17,7 +17,7 @@
 typedef void *(*cmdline_fn)(int argc, char **argv);
 typedef const char *(*error_fn)(void *result);
 
-/* ten years of one-second rows */
+/* ten years of one-second rows; sinktest.ServedByChDB looks for this query */
 #define KEEPALIVE_ROWS "315360000"
 
 int main(int argc, char **argv) {

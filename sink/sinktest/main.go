@@ -92,3 +92,29 @@ func recordSeen(version string) error {
 	}
 	return f.Close()
 }
+
+// ServedByChDB reports whether the test server is the chDB library served
+// by sink/devserver/chdb-server (its keep-alive query is running). Such a
+// server aborts when a login over the native protocol fails, which a
+// ClickHouse server does not: a test of a rejected login must not run
+// against it, or every test after it loses its server.
+func ServedByChDB(tb testing.TB) bool {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := sink.Open(ctx, sink.Config{DSN: BaseDSN()})
+	if err != nil {
+		unavailable(tb, err)
+	}
+	defer s.Close()
+	var n uint64
+	q := "SELECT count() FROM system.processes WHERE query LIKE '%sleepEachRow(1) FROM numbers(" + chdbKeepAliveRows + ")%'" +
+		" AND query NOT LIKE '%system.processes%'"
+	if err := s.Conn().QueryRow(ctx, q).Scan(&n); err != nil {
+		tb.Fatalf("sinktest: %s: %v", q, err)
+	}
+	return n > 0
+}
+
+// chdbKeepAliveRows is KEEPALIVE_ROWS of sink/devserver/chdb-server.c.
+const chdbKeepAliveRows = "315360000"
