@@ -74,7 +74,7 @@ lint:
 # CLICKHOUSE_TEST_DSNS, each output line prefixed with the server's version;
 # it fails when a package did not run (or skipped) on one of them.
 test: $(TEST_SERVERS) lint
-	$(GO) run ./sink/devserver/testservers -race -timeout 20m ./...
+	$(GO) run ./sink/devserver/testservers -race -timeout=20m ./...
 
 # The random-kill test with 20 kill points (3 in `make test`); it logs its
 # WXSYNC_KILL_SEED, which replays the same points.

@@ -1,7 +1,7 @@
 // Command testservers runs the project's tests against every ClickHouse
 // test server; `make test` runs it.
 //
-//	go run ./sink/devserver/testservers [go test flags] [packages]
+//	go run ./sink/devserver/testservers [go test flags, as -flag=value] [packages]
 //
 // The servers are the DSNs of CLICKHOUSE_TEST_DSNS (separated by spaces or
 // commas). The packages whose tests use ClickHouse (those that import

@@ -95,7 +95,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// splitArgs separates go test flags (starting with -) from package patterns.
+// splitArgs separates go test flags (starting with -, values joined with
+// =) from package patterns.
 func splitArgs(args []string) (flags, patterns []string) {
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") {
