@@ -88,7 +88,13 @@ stop)
   [ -f "$f" ] || exit 0
   pid=$(cat "$f")
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  # SIGTERM usually ends it at once, but not always: the keep-alive query
+  # can outlive it. A test server's data needs no graceful stop.
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
   rm -f "$f"
   ;;
 *)
