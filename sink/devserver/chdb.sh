@@ -66,9 +66,10 @@ start)
   fetch
   build
   mkdir -p "$dir/data" "$dir/log"
-  (cd "$dir" && nohup "$bin" "$lib" "$dir/data/" "$tcp" "$http" >"$dir/log/server.log" 2>&1 </dev/null &
-    echo $! >"$dir/server.pid")
-  pid=$(cat "$dir/server.pid")
+  # exec: the pid recorded is the server's own, not a subshell's.
+  (cd "$dir" && exec nohup "$bin" "$lib" "$dir/data/" "$tcp" "$http" >"$dir/log/server.log" 2>&1 </dev/null) &
+  pid=$!
+  echo "$pid" >"$dir/server.pid"
   for _ in $(seq 1 600); do
     if v=$(version "$http") && tcp_open "$tcp"; then
       echo "chdb.sh: ClickHouse $v on 127.0.0.1:$tcp (chDB $CHDB_VERSION, data in $dir)" >&2
@@ -89,8 +90,8 @@ stop)
   pid=$(cat "$f")
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  # SIGTERM usually ends it at once, but not always: the keep-alive query
-  # can outlive it. A test server's data needs no graceful stop.
+  # SIGTERM ends it at once; should it not, a test server's data needs no
+  # graceful stop.
   if kill -0 "$pid" 2>/dev/null; then
     kill -KILL "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
