@@ -9,20 +9,40 @@ CH_HTTP_PORT ?= 8123
 CH_SCRIPT    := sink/devserver/clickhouse.sh
 export CLICKHOUSE_DSN ?= clickhouse://127.0.0.1:$(CH_PORT)/default
 
+# The current ClickHouse release that `make test` also runs every ClickHouse
+# test against: the official chDB library (npm @chdb/lib-linux-x64-gnu),
+# fetched into CH26_DIR (gitignored) and served by sink/devserver/chdb.sh.
+CH26_DIR       ?= $(CURDIR)/.clickhouse-26
+CH26_PORT      ?= 9126
+CH26_HTTP_PORT ?= 8126
+CH26_SCRIPT    := sink/devserver/chdb.sh
+
+# The servers of `make test`. Set CLICKHOUSE_TEST_DSNS (DSNs separated by
+# spaces or commas) to test against servers of your own; then none is started.
+ifeq ($(strip $(CLICKHOUSE_TEST_DSNS)),)
+TEST_SERVERS := clickhouse-both
+export CLICKHOUSE_TEST_DSNS := clickhouse://127.0.0.1:$(CH_PORT)/default clickhouse://127.0.0.1:$(CH26_PORT)/default
+else
+TEST_SERVERS :=
+export CLICKHOUSE_TEST_DSNS
+endif
+
 BINARIES := bin/wxsync bin/wxsync-source-wechat bin/wxsim
 
-.PHONY: help build test killtest clickhouse clickhouse-stop demo bench fuzz proto lint clean docs
+.PHONY: help build test killtest clickhouse clickhouse-current clickhouse-both clickhouse-stop demo bench fuzz proto lint clean docs
 
 help:
 	@echo "make build            build $(BINARIES)"
-	@echo "make test             start ClickHouse if needed, vet, run every test under -race"
+	@echo "make test             start both ClickHouse servers if needed, vet, run every test under -race,"
+	@echo "                      the ClickHouse ones once per server (CLICKHOUSE_TEST_DSNS: your own servers)"
 	@echo "make killtest         SIGKILL the host at 20 random points of a sync (WXSYNC_KILL_SEED=N replays a run)"
 	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, then a few queries"
 	@echo "make bench            sync at 100k, 1M and 3M followers beside its stage floors, and 1M profiles at 0 and 50 ms latency; writes docs/benchmarks.md"
 	@echo "make fuzz             longer fuzzing runs of every decoder"
 	@echo "make docs             regenerate docs/configuration.md from the Config struct"
 	@echo "make clickhouse       install Debian's clickhouse-server if missing and start it on 127.0.0.1:$(CH_PORT)"
-	@echo "make clickhouse-stop  stop it"
+	@echo "make clickhouse-current  fetch chDB (ClickHouse 26.7) if missing and serve it on 127.0.0.1:$(CH26_PORT)"
+	@echo "make clickhouse-stop  stop both"
 
 build:
 	@mkdir -p bin
@@ -31,16 +51,30 @@ build:
 clickhouse:
 	@$(CH_SCRIPT) start $(CH_DIR) $(CH_PORT) $(CH_HTTP_PORT)
 
+clickhouse-current:
+	@$(CH26_SCRIPT) start $(CH26_DIR) $(CH26_PORT) $(CH26_HTTP_PORT)
+
+# Both servers, started side by side (the apt install and the npm fetch of a
+# clean machine overlap).
+clickhouse-both:
+	@$(CH_SCRIPT) start $(CH_DIR) $(CH_PORT) $(CH_HTTP_PORT) & a=$$!; \
+	  $(CH26_SCRIPT) start $(CH26_DIR) $(CH26_PORT) $(CH26_HTTP_PORT) & b=$$!; \
+	  wait $$a; ra=$$?; wait $$b; rb=$$?; [ $$ra = 0 ] && [ $$rb = 0 ]
+
 clickhouse-stop:
 	@$(CH_SCRIPT) stop $(CH_DIR)
+	@$(CH26_SCRIPT) stop $(CH26_DIR)
 
 lint:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	  if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
 
-test: clickhouse lint
-	$(GO) test -race -count=1 -timeout 20m ./...
+# The packages whose tests use ClickHouse run once per server of
+# CLICKHOUSE_TEST_DSNS, each output line prefixed with the server's version;
+# it fails when a package did not run (or skipped) on one of them.
+test: $(TEST_SERVERS) lint
+	$(GO) run ./sink/devserver/testservers -race -timeout=20m ./...
 
 # The random-kill test with 20 kill points (3 in `make test`); it logs its
 # WXSYNC_KILL_SEED, which replays the same points.

@@ -15,11 +15,11 @@ import (
 func BenchmarkInsertFollowers(b *testing.B) {
 	const rows = 10000
 	s := sinktest.Open(b, sink.Config{})
-	st := stream(b, schema.Followers)
+	st := sinktest.Stream(b, schema.Followers)
 	rec := followersBatch(b, rows)
 	defer rec.Release()
 	recs := []arrow.Record{rec}
-	ctx := ctxT(b)
+	ctx := sinktest.Context(b)
 	id, err := s.BeginSnapshot(ctx, "wxbench", st.Name)
 	if err != nil {
 		b.Fatal(err)

@@ -26,12 +26,12 @@ var hostile = []string{
 // sink; the sink does not rely on that.)
 func TestHostileValuesRoundTrip(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 	tables := func() []string {
-		return dump(t, s, "SELECT name FROM system.tables WHERE database = '"+s.Database()+"' ORDER BY name")
+		return sinktest.Rows(t, s, "SELECT name FROM system.tables WHERE database = '"+s.Database()+"' ORDER BY name")
 	}
 	before := tables()
-	followers, users := stream(t, schema.Followers), stream(t, schema.Users)
+	followers, users := sinktest.Stream(t, schema.Followers), sinktest.Stream(t, schema.Users)
 	for i, appid := range hostile {
 		openids := append(slices.Clone(hostile), "oPlain")
 		cursor := []byte(`{"next_openid":"` + hostile[(i+1)%len(hostile)] + `"}`)
@@ -73,7 +73,7 @@ func TestHostileValuesRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	got := dump(t, s, "SELECT appid, openid FROM "+s.Database()+".wechat_followers_current ORDER BY appid, openid")
+	got := sinktest.Rows(t, s, "SELECT appid, openid FROM "+s.Database()+".wechat_followers_current ORDER BY appid, openid")
 	if want := len(hostile) * (len(hostile) + 1); len(got) != want {
 		t.Fatalf("the current view holds %d rows, want %d: %q", len(got), want, got)
 	}

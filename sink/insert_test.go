@@ -3,7 +3,6 @@ package sink_test
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,66 +14,11 @@ import (
 	"github.com/wxsync/wxsync/sink/sinktest"
 )
 
-func stream(t testing.TB, name string) schema.Stream {
-	t.Helper()
-	st, err := schema.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-// dump returns every row of query as one line each, the values formatted
-// with %v (times in UTC, RFC 3339).
-func dump(t testing.TB, s *sink.Sink, query string, args ...any) []string {
-	t.Helper()
-	rows, err := s.Conn().Query(ctxT(t), query, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var vals []any
-		for _, ct := range rows.ColumnTypes() {
-			vals = append(vals, reflect.New(ct.ScanType()).Interface())
-		}
-		if err := rows.Scan(vals...); err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			switch x := reflect.ValueOf(v).Elem().Interface().(type) {
-			case time.Time:
-				parts[i] = x.UTC().Format(time.RFC3339)
-			case string:
-				parts[i] = fmt.Sprintf("%q", x)
-			default:
-				parts[i] = fmt.Sprintf("%v", x)
-			}
-		}
-		out = append(out, strings.Join(parts, " "))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func equalLines(t testing.TB, what string, got, want []string) {
 	t.Helper()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("%s:\ngot\n  %s\nwant\n  %s", what, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
-}
-
-func count(t testing.TB, s *sink.Sink, query string, args ...any) uint64 {
-	t.Helper()
-	var n uint64
-	if err := s.Conn().QueryRow(ctxT(t), query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
 }
 
 func insert(t testing.TB, s *sink.Sink, st schema.Stream, appid string, snap uint64, recs ...arrow.Record) {
@@ -83,7 +27,7 @@ func insert(t testing.TB, s *sink.Sink, st schema.Stream, appid string, snap uin
 	for _, r := range recs {
 		want += int(r.NumRows())
 	}
-	n, err := s.Insert(ctxT(t), st, appid, snap, recs)
+	n, err := s.Insert(sinktest.Context(t), st, appid, snap, recs)
 	if err != nil {
 		t.Fatalf("Insert %s: %v", st.Name, err)
 	}
@@ -99,7 +43,7 @@ var (
 
 func TestInsertFollowersExactRows(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	st := stream(t, schema.Followers)
+	st := sinktest.Stream(t, schema.Followers)
 	r1 := sinktest.Record(t, st, []any{"oA1", t0}, []any{"oA2", t0})
 	r2 := sinktest.Record(t, st, []any{"oX", t1}, []any{"oA3", t1}, []any{"oA4 ünïcode '\\", t1}, []any{"oY", t1})
 	defer r1.Release()
@@ -107,7 +51,7 @@ func TestInsertFollowersExactRows(t *testing.T) {
 	sliced := r2.NewSlice(1, 3) // offsets into the arrays
 	defer sliced.Release()
 	insert(t, s, st, "wxapp1", 42, r1, sliced)
-	got := dump(t, s, "SELECT * FROM "+s.Database()+".wechat_followers ORDER BY openid")
+	got := sinktest.Rows(t, s, "SELECT * FROM "+s.Database()+".wechat_followers ORDER BY openid")
 	equalLines(t, "followers", got, []string{
 		`"wxapp1" 42 "oA1" 2024-03-01T12:30:45Z`,
 		`"wxapp1" 42 "oA2" 2024-03-01T12:30:45Z`,
@@ -118,11 +62,11 @@ func TestInsertFollowersExactRows(t *testing.T) {
 
 func TestInsertBlacklistExactRows(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	st := stream(t, schema.Blacklist)
+	st := sinktest.Stream(t, schema.Blacklist)
 	r := sinktest.Record(t, st, []any{"b1", t0}, []any{"b2", t1})
 	defer r.Release()
 	insert(t, s, st, "wxapp1", 7, r)
-	got := dump(t, s, "SELECT * FROM "+s.Database()+".wechat_blacklist ORDER BY openid")
+	got := sinktest.Rows(t, s, "SELECT * FROM "+s.Database()+".wechat_blacklist ORDER BY openid")
 	equalLines(t, "blacklist", got, []string{
 		`"wxapp1" 7 "b1" 2024-03-01T12:30:45Z`,
 		`"wxapp1" 7 "b2" 2025-12-31T23:59:59Z`,
@@ -145,7 +89,7 @@ func usersRecords(t testing.TB, st schema.Stream) []arrow.Record {
 
 func TestInsertUsersExactRows(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	st := stream(t, schema.Users)
+	st := sinktest.Stream(t, schema.Users)
 	recs := usersRecords(t, st)
 	defer func() {
 		for _, r := range recs {
@@ -153,7 +97,7 @@ func TestInsertUsersExactRows(t *testing.T) {
 		}
 	}()
 	insert(t, s, st, "wxapp1", 0, recs...)
-	got := dump(t, s, "SELECT * FROM "+s.Database()+".wechat_users ORDER BY openid")
+	got := sinktest.Rows(t, s, "SELECT * FROM "+s.Database()+".wechat_users ORDER BY openid")
 	equalLines(t, "users", got, []string{
 		`"wxapp1" "o1" 1 "zh_CN" 2024-03-01T12:30:45Z "u1" "VIP" 0 [2 100 4294967295] "ADD_SCENE_QR_CODE" 98765 "campaign" 2025-12-31T23:59:59Z`,
 		`"wxapp1" "o2" 0 "" 1970-01-01T00:00:00Z "" "" -1 [] "" 0 "" 2025-12-31T23:59:59Z`,
@@ -163,14 +107,14 @@ func TestInsertUsersExactRows(t *testing.T) {
 
 func TestInsertTagsExactRows(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	st := stream(t, schema.Tags)
+	st := sinktest.Stream(t, schema.Tags)
 	r := sinktest.Record(t, st,
 		[]any{uint32(2), "星标组", uint64(0), t0},
 		[]any{uint32(100), "vip", uint64(18446744073709551615), t1},
 	)
 	defer r.Release()
 	insert(t, s, st, "wxapp2", 0, r)
-	got := dump(t, s, "SELECT * FROM "+s.Database()+".wechat_tags ORDER BY id")
+	got := sinktest.Rows(t, s, "SELECT * FROM "+s.Database()+".wechat_tags ORDER BY id")
 	equalLines(t, "tags", got, []string{
 		`"wxapp2" 2 "星标组" 0 2024-03-01T12:30:45Z`,
 		`"wxapp2" 100 "vip" 18446744073709551615 2025-12-31T23:59:59Z`,
@@ -179,7 +123,7 @@ func TestInsertTagsExactRows(t *testing.T) {
 
 func TestInsertTwiceDedups(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	users := stream(t, schema.Users)
+	users := sinktest.Stream(t, schema.Users)
 	recs := usersRecords(t, users)
 	defer func() {
 		for _, r := range recs {
@@ -193,26 +137,26 @@ func TestInsertTwiceDedups(t *testing.T) {
 	defer newer.Release()
 	insert(t, s, users, "wxapp1", 0, newer)
 	db := s.Database()
-	if n := count(t, s, "SELECT count() FROM "+db+".wechat_users FINAL"); n != 3 {
+	if n := sinktest.Count(t, s, "SELECT count() FROM "+db+".wechat_users FINAL"); n != 3 {
 		t.Fatalf("FINAL count = %d, want 3", n)
 	}
-	equalLines(t, "o1 after the newer fetch", dump(t, s, "SELECT subscribe, language, fetched_at FROM "+db+".wechat_users FINAL WHERE openid = 'o1'"),
+	equalLines(t, "o1 after the newer fetch", sinktest.Rows(t, s, "SELECT subscribe, language, fetched_at FROM "+db+".wechat_users FINAL WHERE openid = 'o1'"),
 		[]string{`0 "en" 2026-01-01T00:59:59Z`})
 
-	followers := stream(t, schema.Followers)
+	followers := sinktest.Stream(t, schema.Followers)
 	f := sinktest.Record(t, followers, []any{"a", t0}, []any{"b", t0})
 	defer f.Release()
 	insert(t, s, followers, "wxapp1", 5, f)
 	insert(t, s, followers, "wxapp1", 5, f)
-	equalLines(t, "followers FINAL", dump(t, s, "SELECT appid, snapshot_id, openid FROM "+db+".wechat_followers FINAL ORDER BY openid"),
+	equalLines(t, "followers FINAL", sinktest.Rows(t, s, "SELECT appid, snapshot_id, openid FROM "+db+".wechat_followers FINAL ORDER BY openid"),
 		[]string{`"wxapp1" 5 "a"`, `"wxapp1" 5 "b"`})
 }
 
 func TestInsertRejectsBadBatches(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	ctx := ctxT(t)
-	users := stream(t, schema.Users)
-	followers := stream(t, schema.Followers)
+	ctx := sinktest.Context(t)
+	users := sinktest.Stream(t, schema.Users)
+	followers := sinktest.Stream(t, schema.Followers)
 	good := sinktest.Record(t, followers, []any{"ok", t0})
 	defer good.Release()
 	wrongStream := sinktest.Record(t, users, []any{"o1", uint8(1), "", t0, "", "", int64(0), []uint32{}, "", int64(0), "", t1})
@@ -265,7 +209,7 @@ func TestInsertRejectsBadBatches(t *testing.T) {
 		t.Error("empty appid accepted")
 	}
 	for _, table := range []string{"wechat_followers", "wechat_users"} {
-		if n := count(t, s, "SELECT count() FROM "+s.Database()+"."+table); n != 0 {
+		if n := sinktest.Count(t, s, "SELECT count() FROM "+s.Database()+"."+table); n != 0 {
 			t.Errorf("%s has %d rows after rejected inserts", table, n)
 		}
 	}
@@ -283,8 +227,8 @@ func TestInsertRejectsBadBatches(t *testing.T) {
 // every row arrives, once, in a single part.
 func TestInsertLargeBatchIsOnePart(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	st := stream(t, schema.Followers)
-	ctx := ctxT(t)
+	st := sinktest.Stream(t, schema.Followers)
+	ctx := sinktest.Context(t)
 	if err := s.Conn().Exec(ctx, "SYSTEM STOP MERGES "+s.Database()+".wechat_followers"); err != nil {
 		t.Fatal(err)
 	}
@@ -299,13 +243,13 @@ func TestInsertLargeBatchIsOnePart(t *testing.T) {
 		recs = append(recs, rec)
 	}
 	insert(t, s, st, "wxapp1", 3, recs...)
-	if n := count(t, s, "SELECT uniqExact(openid) FROM "+s.Database()+".wechat_followers WHERE appid = 'wxapp1' AND snapshot_id = 3"); n != 60000 {
+	if n := sinktest.Count(t, s, "SELECT uniqExact(openid) FROM "+s.Database()+".wechat_followers WHERE appid = 'wxapp1' AND snapshot_id = 3"); n != 60000 {
 		t.Fatalf("%d distinct openids, want 60000", n)
 	}
-	if n := count(t, s, "SELECT count() FROM "+s.Database()+".wechat_followers"); n != 60000 {
+	if n := sinktest.Count(t, s, "SELECT count() FROM "+s.Database()+".wechat_followers"); n != 60000 {
 		t.Fatalf("%d rows, want 60000", n)
 	}
-	if n := count(t, s, "SELECT count() FROM system.parts WHERE database = ? AND table = 'wechat_followers' AND active", s.Database()); n != 1 {
+	if n := sinktest.Count(t, s, "SELECT count() FROM system.parts WHERE database = ? AND table = 'wechat_followers' AND active", s.Database()); n != 1 {
 		t.Fatalf("the insert made %d parts, want 1", n)
 	}
 }

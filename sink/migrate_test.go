@@ -13,7 +13,7 @@ import (
 // columns returns "name type" of every column of table, in table order.
 func columns(t *testing.T, s *sink.Sink, table string) []string {
 	t.Helper()
-	rows, err := s.Conn().Query(ctxT(t), "SELECT name, type FROM system.columns WHERE database = ? AND table = ?", s.Database(), table)
+	rows, err := s.Conn().Query(sinktest.Context(t), "SELECT name, type FROM system.columns WHERE database = ? AND table = ?", s.Database(), table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func columns(t *testing.T, s *sink.Sink, table string) []string {
 // objects returns "name engine" of every table and view of the database.
 func objects(t *testing.T, s *sink.Sink) []string {
 	t.Helper()
-	rows, err := s.Conn().Query(ctxT(t), "SELECT name, engine FROM system.tables WHERE database = ? ORDER BY name", s.Database())
+	rows, err := s.Conn().Query(sinktest.Context(t), "SELECT name, engine FROM system.tables WHERE database = ? ORDER BY name", s.Database())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func wantColumns(t *testing.T, st schema.Stream) []string {
 
 func TestMigrateIdempotent(t *testing.T) {
 	s := sinktest.OpenEmpty(t, sink.Config{})
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 	for i := 0; i < 2; i++ {
 		if err := s.Migrate(ctx); err != nil {
 			t.Fatalf("Migrate #%d: %v", i+1, err)
@@ -111,7 +111,7 @@ func TestMigrateIdempotent(t *testing.T) {
 
 func TestMigrateAddsMissingColumn(t *testing.T) {
 	s := sinktest.OpenEmpty(t, sink.Config{})
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 	st, _ := schema.Lookup(schema.Users)
 	// wechat_users as an older release created it: without qr_scene_str.
 	ddl, err := st.CreateTable(s.Database())
@@ -145,7 +145,7 @@ func TestMigrateAddsMissingColumn(t *testing.T) {
 
 func TestMigrateTypeMismatch(t *testing.T) {
 	s := sinktest.OpenEmpty(t, sink.Config{})
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 	st, _ := schema.Lookup(schema.Tags)
 	ddl, err := st.CreateTable(s.Database())
 	if err != nil {

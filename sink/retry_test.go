@@ -94,7 +94,7 @@ func proxiedSink(t *testing.T, maxElapsed time.Duration) (*sink.Sink, *sink.Sink
 	}
 	p := newProxy(t, u.Host)
 	u.Host = p.addr
-	s, err := sink.Open(ctxT(t), sink.Config{DSN: u.String(), InsertMaxElapsed: maxElapsed})
+	s, err := sink.Open(sinktest.Context(t), sink.Config{DSN: u.String(), InsertMaxElapsed: maxElapsed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,18 +107,18 @@ func followersBatch(t testing.TB, n int) arrow.Record {
 	for i := range rows {
 		rows[i] = []any{fmt.Sprintf("oGZUI0uKz7%018d", i), t0}
 	}
-	return sinktest.Record(t, stream(t, schema.Followers), rows...)
+	return sinktest.Record(t, sinktest.Stream(t, schema.Followers), rows...)
 }
 
 func TestInsertFailsWhenServerUnreachable(t *testing.T) {
 	s, direct, p := proxiedSink(t, 1500*time.Millisecond)
-	st := stream(t, schema.Followers)
+	st := sinktest.Stream(t, schema.Followers)
 	rec := followersBatch(t, 10)
 	defer rec.Release()
 	insert(t, s, st, "wxA", 1, rec) // the proxy works
 	p.stop()
 	start := time.Now()
-	n, err := s.Insert(ctxT(t), st, "wxA", 2, []arrow.Record{rec})
+	n, err := s.Insert(sinktest.Context(t), st, "wxA", 2, []arrow.Record{rec})
 	took := time.Since(start)
 	if err == nil {
 		t.Fatalf("Insert through a stopped proxy succeeded (%d rows)", n)
@@ -134,18 +134,18 @@ func TestInsertFailsWhenServerUnreachable(t *testing.T) {
 	if took < 500*time.Millisecond || took > 10*time.Second {
 		t.Errorf("gave up after %s, want about InsertMaxElapsed (1.5s)", took)
 	}
-	if got := count(t, direct, "SELECT count() FROM "+direct.Database()+".wechat_followers WHERE snapshot_id = 2"); got != 0 {
+	if got := sinktest.Count(t, direct, "SELECT count() FROM "+direct.Database()+".wechat_followers WHERE snapshot_id = 2"); got != 0 {
 		t.Errorf("%d rows written", got)
 	}
 	// State writes fail the same way.
-	if err := s.SaveState(ctxT(t), "wxA", "followers", sink.State{SnapshotID: 2}); err == nil || !strings.Contains(err.Error(), "gave up after") {
+	if err := s.SaveState(sinktest.Context(t), "wxA", "followers", sink.State{SnapshotID: 2}); err == nil || !strings.Contains(err.Error(), "gave up after") {
 		t.Errorf("SaveState through a stopped proxy: %v", err)
 	}
 }
 
 func TestInsertRetriesUntilServerIsBack(t *testing.T) {
 	s, direct, p := proxiedSink(t, 20*time.Second)
-	st := stream(t, schema.Followers)
+	st := sinktest.Stream(t, schema.Followers)
 	rec := followersBatch(t, 100)
 	defer rec.Release()
 	insert(t, s, st, "wxA", 1, rec) // a pooled connection that the stop breaks
@@ -156,12 +156,12 @@ func TestInsertRetriesUntilServerIsBack(t *testing.T) {
 		time.Sleep(time.Second)
 		p.restart()
 	}()
-	n, err := s.Insert(ctxT(t), st, "wxA", 2, []arrow.Record{rec})
+	n, err := s.Insert(sinktest.Context(t), st, "wxA", 2, []arrow.Record{rec})
 	<-done
 	if err != nil || n != 100 {
 		t.Fatalf("Insert across a restart = %d, %v", n, err)
 	}
-	if got := count(t, direct, "SELECT count() FROM "+direct.Database()+".wechat_followers FINAL WHERE snapshot_id = 2"); got != 100 {
+	if got := sinktest.Count(t, direct, "SELECT count() FROM "+direct.Database()+".wechat_followers FINAL WHERE snapshot_id = 2"); got != 100 {
 		t.Errorf("%d rows of snapshot 2, want 100", got)
 	}
 }
@@ -172,7 +172,7 @@ func TestInsertAfterCloseFailsFast(t *testing.T) {
 	defer rec.Release()
 	s.Close()
 	start := time.Now()
-	_, err := s.Insert(ctxT(t), stream(t, schema.Followers), "wxA", 1, []arrow.Record{rec})
+	_, err := s.Insert(sinktest.Context(t), sinktest.Stream(t, schema.Followers), "wxA", 1, []arrow.Record{rec})
 	var nce *sink.NotCommittedError
 	if !errors.As(err, &nce) || nce.Rows != 3 {
 		t.Fatalf("Insert on a closed Sink: %v", err)
@@ -189,7 +189,7 @@ func TestInsertServerErrorNotRetried(t *testing.T) {
 	rec := followersBatch(t, 3)
 	defer rec.Release()
 	start := time.Now()
-	_, err := s.Insert(ctxT(t), stream(t, schema.Followers), "wxA", 1, []arrow.Record{rec})
+	_, err := s.Insert(sinktest.Context(t), sinktest.Stream(t, schema.Followers), "wxA", 1, []arrow.Record{rec})
 	if err == nil || !strings.Contains(err.Error(), "3 rows not committed") {
 		t.Fatalf("Insert into a missing table: %v", err)
 	}
@@ -207,7 +207,7 @@ func TestInsertHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := s.Insert(ctx, stream(t, schema.Followers), "wxA", 1, []arrow.Record{rec})
+	_, err := s.Insert(ctx, sinktest.Stream(t, schema.Followers), "wxA", 1, []arrow.Record{rec})
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Insert with an expiring context: %v", err)
 	}

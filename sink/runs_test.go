@@ -12,7 +12,7 @@ import (
 
 func TestRecordRun(t *testing.T) {
 	s := sinktest.OpenEmpty(t, sink.Config{})
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

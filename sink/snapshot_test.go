@@ -16,8 +16,8 @@ import (
 // openids in it (fetched at t0).
 func writeSnapshot(t *testing.T, s *sink.Sink, appid string, openids ...string) uint64 {
 	t.Helper()
-	st := stream(t, schema.Followers)
-	id, err := s.BeginSnapshot(ctxT(t), appid, st.Name)
+	st := sinktest.Stream(t, schema.Followers)
+	id, err := s.BeginSnapshot(sinktest.Context(t), appid, st.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func writeSnapshot(t *testing.T, s *sink.Sink, appid string, openids ...string) 
 
 func complete(t *testing.T, s *sink.Sink, appid string, id uint64, wantRows uint64) {
 	t.Helper()
-	rows, err := s.CompleteSnapshot(ctxT(t), appid, schema.Followers, id, int64(wantRows))
+	rows, err := s.CompleteSnapshot(sinktest.Context(t), appid, schema.Followers, id, int64(wantRows))
 	if err != nil {
 		t.Fatalf("CompleteSnapshot(%s, %d): %v", appid, id, err)
 	}
@@ -46,21 +46,21 @@ func complete(t *testing.T, s *sink.Sink, appid string, id uint64, wantRows uint
 
 func currentView(t *testing.T, s *sink.Sink) []string {
 	t.Helper()
-	return dump(t, s, "SELECT appid, openid, snapshot_id FROM "+s.Database()+".wechat_followers_current ORDER BY appid, openid")
+	return sinktest.Rows(t, s, "SELECT appid, openid, snapshot_id FROM "+s.Database()+".wechat_followers_current ORDER BY appid, openid")
 }
 
 func TestSnapshotLifecycle(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 	before := uint64(time.Now().UnixNano())
 	s1 := writeSnapshot(t, s, "wxA", "o1", "o2")
 	if s1 < before {
 		t.Errorf("snapshot id %d is older than the clock (%d)", s1, before)
 	}
 	// A second batch of the same snapshot repeats o2: rows counts distinct openids.
-	r := sinktest.Record(t, stream(t, schema.Followers), []any{"o2", t1}, []any{"o3", t1})
+	r := sinktest.Record(t, sinktest.Stream(t, schema.Followers), []any{"o2", t1}, []any{"o3", t1})
 	defer r.Release()
-	insert(t, s, stream(t, schema.Followers), "wxA", s1, r)
+	insert(t, s, sinktest.Stream(t, schema.Followers), "wxA", s1, r)
 
 	if got := currentView(t, s); len(got) != 0 {
 		t.Fatalf("current view shows an incomplete snapshot: %v", got)
@@ -100,7 +100,7 @@ func TestSnapshotLifecycle(t *testing.T) {
 		t.Errorf("snapshot row %+v", sn)
 	}
 	// The blacklist view is separate and empty.
-	if got := dump(t, s, "SELECT * FROM "+s.Database()+".wechat_blacklist_current"); len(got) != 0 {
+	if got := sinktest.Rows(t, s, "SELECT * FROM "+s.Database()+".wechat_blacklist_current"); len(got) != 0 {
 		t.Errorf("blacklist current: %v", got)
 	}
 
@@ -121,7 +121,7 @@ func TestSnapshotLifecycle(t *testing.T) {
 
 func TestSnapshotIDsAboveExisting(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 	// A snapshot id from the future (another host's clock) raises the floor.
 	future := uint64(time.Now().Add(time.Hour).UnixNano())
 	b, err := s.Conn().PrepareBatch(ctx, "INSERT INTO "+s.Database()+".wechat_snapshots (appid, stream, snapshot_id, version)")
@@ -152,7 +152,7 @@ func TestSnapshotIDsAboveExisting(t *testing.T) {
 // snapshotIDs returns the snapshot ids present in wechat_followers for appid.
 func snapshotIDs(t *testing.T, s *sink.Sink, appid string) []uint64 {
 	t.Helper()
-	rows, err := s.Conn().Query(ctxT(t), "SELECT DISTINCT snapshot_id FROM "+s.Database()+".wechat_followers WHERE appid = ? ORDER BY snapshot_id", appid)
+	rows, err := s.Conn().Query(sinktest.Context(t), "SELECT DISTINCT snapshot_id FROM "+s.Database()+".wechat_followers WHERE appid = ? ORDER BY snapshot_id", appid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func snapshotIDs(t *testing.T, s *sink.Sink, appid string) []uint64 {
 
 func TestSnapshotRetention(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{Retention: 2})
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 	// Another account, with more complete snapshots than A will keep.
 	b1 := writeSnapshot(t, s, "wxB", "b")
 	complete(t, s, "wxB", b1, 1)
@@ -254,14 +254,14 @@ func TestSnapshotRetention(t *testing.T) {
 // across batches, merged or not.
 func TestCompleteSnapshotCountsEachOpenIDOnce(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	if err := s.Conn().Exec(ctxT(t), "SYSTEM STOP MERGES "+s.Database()+".wechat_followers"); err != nil {
+	if err := s.Conn().Exec(sinktest.Context(t), "SYSTEM STOP MERGES "+s.Database()+".wechat_followers"); err != nil {
 		t.Fatal(err)
 	}
 	other := writeSnapshot(t, s, "wxB", "d1", "x9")
 	id := writeSnapshot(t, s, "wxC", "d1", "d2", "d1")
-	r := sinktest.Record(t, stream(t, schema.Followers), []any{"d2", t1}, []any{"d3", t1})
+	r := sinktest.Record(t, sinktest.Stream(t, schema.Followers), []any{"d2", t1}, []any{"d3", t1})
 	defer r.Release()
-	insert(t, s, stream(t, schema.Followers), "wxC", id, r)
+	insert(t, s, sinktest.Stream(t, schema.Followers), "wxC", id, r)
 	complete(t, s, "wxC", id, 3)
 	complete(t, s, "wxB", other, 2)
 }

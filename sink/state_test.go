@@ -12,7 +12,7 @@ import (
 
 func TestStateRoundTrip(t *testing.T) {
 	s := sinktest.Open(t, sink.Config{})
-	ctx := ctxT(t)
+	ctx := sinktest.Context(t)
 	if st, ok, err := s.LoadState(ctx, "wxA", "followers"); err != nil || ok {
 		t.Fatalf("LoadState of nothing = %+v, %v, %v", st, ok, err)
 	}

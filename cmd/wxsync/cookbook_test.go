@@ -159,7 +159,15 @@ func runCookbookQuery(t *testing.T, conn driver.Conn, q string) cookbookResult {
 		}
 		row := make([]string, len(vals))
 		for i, v := range vals {
-			v := reflect.ValueOf(v).Elem().Interface()
+			rv := reflect.ValueOf(v).Elem()
+			if rv.Kind() == reflect.Pointer { // Nullable: current releases make a scalar subquery Nullable
+				if rv.IsNil() {
+					row[i] = "NULL"
+					continue
+				}
+				rv = rv.Elem()
+			}
+			v := rv.Interface()
 			if tm, ok := v.(time.Time); ok {
 				if types[i].DatabaseTypeName() == "Date" {
 					row[i] = tm.Format(time.DateOnly)

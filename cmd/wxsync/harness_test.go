@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	code := m.Run()
+	code := sinktest.Run(m) // names the ClickHouse server and records it for `make test`
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -1,0 +1,17 @@
+// Command testservers runs the project's tests against every ClickHouse
+// test server; `make test` runs it.
+//
+//	go run ./sink/devserver/testservers [go test flags, as -flag=value] [packages]
+//
+// The servers are the DSNs of CLICKHOUSE_TEST_DSNS (separated by spaces or
+// commas). The packages whose tests use ClickHouse (those that import
+// sink/sinktest) run once per server, with CLICKHOUSE_DSN set to it and
+// every line of their output prefixed with "[ClickHouse <version>] "; the
+// others run once. Afterwards it checks that every such package recorded a
+// run against every server (sinktest.Run writes the record to the file of
+// WXSYNC_TEST_SEEN) and fails when one was skipped. WXSYNC_SKIP_CLICKHOUSE
+// is removed from the tests' environment.
+//
+// It owns nothing but this orchestration: starting the servers is the
+// Makefile's (sink/devserver/*.sh), and what a test checks is the test's.
+package main
