@@ -44,7 +44,7 @@ fetch() {
 build() {
   [ -x "$bin" ] && [ "$bin" -nt "$here/chdb-server.c" ] && return 0
   mkdir -p "$dir/bin"
-  gcc -O2 -Wall -o "$bin" "$here/chdb-server.c" -ldl
+  gcc -O2 -Wall -rdynamic -o "$bin" "$here/chdb-server.c" -ldl
 }
 
 case "$cmd" in
