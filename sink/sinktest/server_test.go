@@ -108,7 +108,7 @@ func TestServerOutlivesResetConnections(t *testing.T) {
 			if err := s.Conn().Exec(ctx, "CREATE TABLE "+table+" (n UInt64) ENGINE = MergeTree ORDER BY n"); err != nil {
 				t.Fatal(err)
 			}
-			b, err := r.conn.PrepareBatch(ctx, "INSERT INTO "+table)
+			b, err := r.conn.PrepareBatch(ctx, "INSERT INTO "+table+" (n)")
 			if err != nil {
 				t.Fatal(err)
 			}

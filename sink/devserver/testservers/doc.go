@@ -9,8 +9,16 @@
 // every line of their output prefixed with "[ClickHouse <version>] "; the
 // others run once. Afterwards it checks that every such package recorded a
 // run against every server (sinktest.Run writes the record to the file of
-// WXSYNC_TEST_SEEN) and fails when one was skipped. WXSYNC_SKIP_CLICKHOUSE
-// is removed from the tests' environment.
+// WXSYNC_TEST_SEEN) and fails when one was skipped, and that every server
+// is still the one it asked at the start: a server that restarted (or
+// stopped) during the run fails it, since the tests that used it then
+// failed or did not test it. WXSYNC_SKIP_CLICKHOUSE is removed from the
+// tests' environment.
+//
+// Every group (the packages without ClickHouse, and the ClickHouse ones on
+// each server) runs to its end, side by side; a failing group stops none
+// of the others. At the end the failure lines of every group are repeated
+// and the exit status is 1 if any group failed.
 //
 // It owns nothing but this orchestration: starting the servers is the
 // Makefile's (sink/devserver/*.sh), and what a test checks is the test's.

@@ -27,6 +27,7 @@ const sinktestPkg = "github.com/wxsync/wxsync/sink/sinktest"
 type server struct {
 	dsn, version string
 	seen         string // the file of sinktest.EnvSeen
+	started      int64  // when the server started, in Unix seconds (now() - uptime())
 }
 
 func main() {
@@ -57,34 +58,33 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "testservers: %d packages without ClickHouse, once\n", len(plainPkgs))
 
-	var failed []string
-	var mu sync.Mutex // out
-	var wg sync.WaitGroup
-	fail := func(what string) { mu.Lock(); failed = append(failed, what); mu.Unlock() }
-	if len(plainPkgs) > 0 {
-		wg.Go(func() {
-			if err := goTest(ctx, flags, plainPkgs, nil, "", out, &mu); err != nil {
-				fail("the packages without ClickHouse")
-			}
-		})
-	}
+	groups := []*group{{name: "the packages without ClickHouse", pkgs: plainPkgs}}
 	for _, s := range servers {
-		wg.Go(func() {
-			env := []string{sinktest.EnvDSN + "=" + s.dsn, sinktest.EnvSeen + "=" + s.seen}
-			if err := goTest(ctx, flags, chPkgs, env, "[ClickHouse "+s.version+"] ", out, &mu); err != nil {
-				fail("ClickHouse " + s.version)
-			}
-		})
+		groups = append(groups, &group{name: "ClickHouse " + s.version, pkgs: chPkgs, prefix: "[ClickHouse " + s.version + "] ",
+			env: []string{sinktest.EnvDSN + "=" + s.dsn, sinktest.EnvSeen + "=" + s.seen}})
 	}
-	wg.Wait()
+	runGroups(ctx, flags, groups, out)
+
+	var failed []string
+	for _, g := range groups {
+		if g.err != nil {
+			failed = append(failed, g.name)
+		}
+	}
 	for _, s := range servers {
 		if missing := notSeen(s, chPkgs); len(missing) > 0 {
 			fmt.Fprintf(out, "testservers: FAIL: these packages did not run (or were skipped) on ClickHouse %s at %s: %s\n",
 				s.version, redact(s.dsn), strings.Join(missing, " "))
 			failed = append(failed, "ClickHouse "+s.version+" (skipped)")
 		}
+		if why := restarted(ctx, s); why != "" {
+			fmt.Fprintf(out, "testservers: FAIL: ClickHouse %s at %s %s: the tests that used it then failed, or did not test it\n",
+				s.version, redact(s.dsn), why)
+			failed = append(failed, "ClickHouse "+s.version+" (restarted)")
+		}
 	}
 	if len(failed) > 0 {
+		summarize(groups, out)
 		return fmt.Errorf("FAIL: %s", strings.Join(failed, ", "))
 	}
 	var vs []string
@@ -93,6 +93,54 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "testservers: ok: every ClickHouse package passed on ClickHouse %s\n", strings.Join(vs, " and "))
 	return nil
+}
+
+// group is one go test run: the packages without ClickHouse, or the
+// ClickHouse packages against one server.
+type group struct {
+	name, prefix string
+	pkgs, env    []string
+	err          error    // go test's
+	failures     []string // its lines that report a failure
+}
+
+// runGroups runs every group to its end, side by side: a failing group
+// stops none of the others.
+func runGroups(ctx context.Context, flags []string, groups []*group, out io.Writer) {
+	var mu sync.Mutex // out
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		if len(g.pkgs) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			g.err = goTest(ctx, flags, g, out, &mu)
+		})
+	}
+	wg.Wait()
+}
+
+// summarize repeats, after everything ran, the failure lines of every
+// group, so that no failure is lost in the interleaved output.
+func summarize(groups []*group, out io.Writer) {
+	fmt.Fprintln(out, "testservers: failures:")
+	for _, g := range groups {
+		if g.err == nil {
+			continue
+		}
+		fmt.Fprintf(out, "  %s: %v\n", g.name, g.err)
+		for _, l := range g.failures {
+			fmt.Fprintf(out, "    %s\n", l)
+		}
+	}
+}
+
+// isFailure reports whether a line of go test's output reports a failure:
+// a failed test, a failed package, a panic or a build error.
+func isFailure(line string) bool {
+	t := strings.TrimSpace(line)
+	return strings.HasPrefix(t, "--- FAIL") || strings.HasPrefix(t, "FAIL\t") || strings.HasPrefix(t, "panic:") ||
+		strings.HasPrefix(t, "# ") || strings.Contains(t, "[build failed]") || strings.Contains(t, "[setup failed]")
 }
 
 // splitArgs separates go test flags (starting with -, values joined with
@@ -122,24 +170,43 @@ func probeServers(ctx context.Context, list string) ([]*server, error) {
 		if slices.Contains(dsns[:i], d) {
 			return nil, fmt.Errorf("%s names %s twice", EnvDSNs, redact(d))
 		}
-		v, err := serverVersion(ctx, d)
+		v, started, err := serverVersion(ctx, d)
 		if err != nil {
 			return nil, fmt.Errorf("ClickHouse at %s (from %s): %w", redact(d), EnvDSNs, err)
 		}
-		servers = append(servers, &server{dsn: d, version: v})
+		servers = append(servers, &server{dsn: d, version: v, started: started})
 	}
 	return servers, nil
 }
 
-func serverVersion(ctx context.Context, dsn string) (string, error) {
+// serverVersion asks a server its version and when it started.
+func serverVersion(ctx context.Context, dsn string) (version string, started int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	s, err := sink.Open(ctx, sink.Config{DSN: dsn})
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer s.Close()
-	return s.ServerVersion(ctx)
+	err = s.Conn().QueryRow(ctx, "SELECT version(), toInt64(toUnixTimestamp(now())) - toInt64(uptime())").Scan(&version, &started)
+	if err != nil {
+		return "", 0, fmt.Errorf("clickhouse server version: %w", err)
+	}
+	return version, started, nil
+}
+
+// restarted says how s is not the server the tests started with (it does
+// not answer, or it started again since), or "" when it is.
+func restarted(ctx context.Context, s *server) string {
+	_, started, err := serverVersion(ctx, s.dsn)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("no longer answers (%v)", err)
+	case started-s.started > 1: // now() and uptime() are read apart: a second of slack
+		return fmt.Sprintf("restarted during the tests (started at %s, then again at %s)",
+			time.Unix(s.started, 0).UTC().Format(time.TimeOnly), time.Unix(started, 0).UTC().Format(time.TimeOnly))
+	}
+	return ""
 }
 
 // listPackages splits the packages of patterns into those whose tests
@@ -168,10 +235,12 @@ func listPackages(ctx context.Context, patterns []string) (ch, plain []string, e
 	return ch, plain, nil
 }
 
-// goTest runs go test on pkgs with env added, each output line prefixed.
-func goTest(ctx context.Context, flags, pkgs, env []string, prefix string, out io.Writer, mu *sync.Mutex) error {
-	cmd := exec.CommandContext(ctx, "go", append(append([]string{"test"}, flags...), pkgs...)...)
-	cmd.Env = append(withoutSkip(os.Environ()), env...)
+// goTest runs go test on g's packages with g's environment added, each
+// output line prefixed with g.prefix; it keeps the lines that report a
+// failure in g.failures.
+func goTest(ctx context.Context, flags []string, g *group, out io.Writer, mu *sync.Mutex) error {
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"test"}, flags...), g.pkgs...)...)
+	cmd.Env = append(withoutSkip(os.Environ()), g.env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -184,8 +253,11 @@ func goTest(ctx context.Context, flags, pkgs, env []string, prefix string, out i
 		sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 		for sc.Scan() {
 			mu.Lock()
-			fmt.Fprintf(out, "%s%s\n", prefix, sc.Text())
+			fmt.Fprintf(out, "%s%s\n", g.prefix, sc.Text())
 			mu.Unlock()
+			if isFailure(sc.Text()) {
+				g.failures = append(g.failures, sc.Text())
+			}
 		}
 		_, _ = io.Copy(io.Discard, pr) // a line too long: keep the test from blocking
 	}()
