@@ -16,6 +16,9 @@ CH26_DIR       ?= $(CURDIR)/.clickhouse-26
 CH26_PORT      ?= 9126
 CH26_HTTP_PORT ?= 8126
 CH26_SCRIPT    := sink/devserver/chdb.sh
+# The tests that need a chDB server of their own (sinktest.StartServer) take
+# its library from here.
+export WXSYNC_CHDB_DIR := $(CH26_DIR)
 
 # The servers of `make test`. Set CLICKHOUSE_TEST_DSNS (DSNs separated by
 # spaces or commas) to test against servers of your own; then none is started.

@@ -3,88 +3,59 @@ package main
 // ClickHouse faults end to end: the server down when the run starts, and
 // stopped and restarted in the middle of a run, within and beyond
 // CLICKHOUSE_RETRY_TIME. Each test runs a ClickHouse server of its own
-// (sink/devserver/clickhouse.sh, on free ports, its data in a temporary
-// folder) so that stopping it disturbs nothing else.
+// (sinktest.StartServer: of the kind under test, on free ports, its data in
+// a temporary folder) so that stopping it disturbs nothing else.
 
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxsync/wxsync/sink"
+	"github.com/wxsync/wxsync/sink/sinktest"
 )
 
-// disposableCH is a clickhouse-server of the test's own; it is stopped
+// disposableCH is a ClickHouse server of the test's own, of the kind
+// under test (sinktest.StartServer: chDB-served in the pass on a current
+// release, Debian's clickhouse-server in the 18.16 one); it is stopped
 // when the test ends.
 type disposableCH struct {
-	t          *testing.T
-	script     string
-	dir        string // config, data, logs and pid files
-	port, http int
-	sink       *sink.Sink // the test's own connection (attach)
+	t    *testing.T
+	srv  *sinktest.Server
+	port int
+	sink *sink.Sink // the test's own connection (attach)
 }
 
 // startDisposableCH starts a ClickHouse server on free ports with its data
-// in a temporary folder. The test is skipped when clickhouse-server is not
-// installed.
+// in a temporary folder.
 func startDisposableCH(t *testing.T) *disposableCH {
 	t.Helper()
-	for _, bin := range []string{"clickhouse-server", "clickhouse-client"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s is not installed: %v", bin, err)
-		}
-	}
-	script, err := filepath.Abs(filepath.Join("..", "..", "sink", "devserver", "clickhouse.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &disposableCH{t: t, script: script, dir: filepath.Join(t.TempDir(), "ch"), port: freePort(t), http: freePort(t)}
-	t.Cleanup(func() {
+	c := &disposableCH{t: t, srv: sinktest.StartServer(t)}
+	c.port = c.srv.Port
+	t.Cleanup(func() { // before the server's own cleanup stops it
 		if c.sink != nil {
 			c.sink.Close()
 		}
-		if out, err := exec.Command("bash", c.script, "stop", c.dir).CombinedOutput(); err != nil {
-			t.Errorf("stop the disposable ClickHouse: %v\n%s", err, out)
-		}
 	})
-	c.start()
 	return c
 }
 
-// start starts the server (again, in the same data folder); the script
-// returns once it answers queries.
-func (c *disposableCH) start() {
-	c.t.Helper()
-	if out, err := exec.Command("bash", c.script, "start", c.dir, fmt.Sprint(c.port), fmt.Sprint(c.http)).CombinedOutput(); err != nil {
-		c.t.Fatalf("start the disposable ClickHouse on port %d: %v\n%s", c.port, err, out)
-	}
-}
+// start starts the server again, in the same data folder; it returns once
+// the server answers queries.
+func (c *disposableCH) start() { c.t.Helper(); c.srv.Start() }
 
 // stop stops the server; its port then refuses connections.
-func (c *disposableCH) stop() {
-	c.t.Helper()
-	if out, err := exec.Command("bash", c.script, "stop", c.dir).CombinedOutput(); err != nil {
-		c.t.Fatalf("stop the disposable ClickHouse: %v\n%s", err, out)
-	}
-	if _, err := os.Stat(filepath.Join(c.dir, "server.pid")); err == nil {
-		c.t.Fatal("the disposable ClickHouse did not stop")
-	}
-}
+func (c *disposableCH) stop() { c.t.Helper(); c.srv.Stop() }
 
 // holdLonger lets an API request stay held while the disposable server
 // stops, which can take several seconds (the harness's timeouts are 5 s).
 var holdLonger = []string{"WECHAT_HTTP_TIMEOUT=90s", "WECHAT_MAX_RETRY_TIME=3m"}
 
 // dsn is the DSN of database db on this server.
-func (c *disposableCH) dsn(db string) string {
-	return fmt.Sprintf("clickhouse://127.0.0.1:%d/%s", c.port, db)
-}
+func (c *disposableCH) dsn(db string) string { return c.srv.DSN(db) }
 
 // attach points e at database db of this server: the host's DSN, and
 // e.sink, through which the test's queries go, on a new connection (call it
