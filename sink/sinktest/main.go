@@ -95,9 +95,10 @@ func recordSeen(version string) error {
 
 // ServedByChDB reports whether the test server is the chDB library served
 // by sink/devserver/chdb-server (its keep-alive query is running). Such a
-// server aborts when a login over the native protocol fails, which a
-// ClickHouse server does not: a test of a rejected login must not run
-// against it, or every test after it loses its server.
+// server aborts as a whole when a login over the native protocol fails,
+// which a ClickHouse server does not: a test of a rejected login runs
+// against a server of its own (StartServer), or every test after it would
+// lose the shared one.
 func ServedByChDB(tb testing.TB) bool {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
