@@ -15,6 +15,14 @@
 // failed or did not test it. WXSYNC_SKIP_CLICKHOUSE is removed from the
 // tests' environment.
 //
+// With -race, the packages without ClickHouse and the first server's pass
+// run under the race detector, the other servers' passes without it: the
+// Go code is the same whatever the server (DDL and queries are one text
+// for every version, and no code branches on the version), so racing it
+// once keeps the race coverage, and a pass without -race costs a fraction
+// of the CPU (the end-to-end suites' binaries are built without -race in
+// either pass). -race-every-server races every pass.
+//
 // Every group (the packages without ClickHouse, and the ClickHouse ones on
 // each server) runs to its end, side by side; a failing group stops none
 // of the others. At the end the failure lines of every group are repeated

@@ -21,6 +21,13 @@ import (
 // EnvDSNs lists the servers the tests run against.
 const EnvDSNs = "CLICKHOUSE_TEST_DSNS"
 
+// flagRaceEveryServer, among the flags, runs every server's pass under
+// -race; without it only the first server's pass does (see doc.go).
+const flagRaceEveryServer = "-race-every-server"
+
+// isRace reports whether a go test flag turns the race detector on.
+func isRace(f string) bool { return f == "-race" || f == "-race=true" }
+
 const sinktestPkg = "github.com/wxsync/wxsync/sink/sinktest"
 
 // server is one ClickHouse test server.
@@ -58,12 +65,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "testservers: %d packages without ClickHouse, once\n", len(plainPkgs))
 
-	groups := []*group{{name: "the packages without ClickHouse", pkgs: plainPkgs}}
-	for _, s := range servers {
-		groups = append(groups, &group{name: "ClickHouse " + s.version, pkgs: chPkgs, prefix: "[ClickHouse " + s.version + "] ",
-			env: []string{sinktest.EnvDSN + "=" + s.dsn, sinktest.EnvSeen + "=" + s.seen}})
+	raceEvery := slices.Contains(flags, flagRaceEveryServer)
+	flags = slices.DeleteFunc(flags, func(f string) bool { return f == flagRaceEveryServer })
+	groups := []*group{{name: "the packages without ClickHouse", pkgs: plainPkgs, flags: flags}}
+	for i, s := range servers {
+		g := &group{name: "ClickHouse " + s.version, pkgs: chPkgs, prefix: "[ClickHouse " + s.version + "] ", flags: flags,
+			env: []string{sinktest.EnvDSN + "=" + s.dsn, sinktest.EnvSeen + "=" + s.seen}}
+		if i > 0 && !raceEvery && slices.ContainsFunc(flags, isRace) {
+			g.flags = slices.DeleteFunc(slices.Clone(flags), isRace)
+			fmt.Fprintf(out, "testservers: ClickHouse %s: without -race (the same Go code runs under it on ClickHouse %s; %s races every server)\n",
+				s.version, servers[0].version, flagRaceEveryServer)
+		}
+		groups = append(groups, g)
 	}
-	runGroups(ctx, flags, groups, out)
+	runGroups(ctx, groups, out)
 
 	var failed []string
 	for _, g := range groups {
@@ -98,15 +113,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // group is one go test run: the packages without ClickHouse, or the
 // ClickHouse packages against one server.
 type group struct {
-	name, prefix string
-	pkgs, env    []string
-	err          error    // go test's
-	failures     []string // its lines that report a failure
+	name, prefix     string
+	pkgs, env, flags []string // flags: go test's
+	err              error    // go test's
+	failures         []string // its lines that report a failure
 }
 
 // runGroups runs every group to its end, side by side: a failing group
 // stops none of the others.
-func runGroups(ctx context.Context, flags []string, groups []*group, out io.Writer) {
+func runGroups(ctx context.Context, groups []*group, out io.Writer) {
 	var mu sync.Mutex // out
 	var wg sync.WaitGroup
 	for _, g := range groups {
@@ -114,7 +129,7 @@ func runGroups(ctx context.Context, flags []string, groups []*group, out io.Writ
 			continue
 		}
 		wg.Go(func() {
-			g.err = goTest(ctx, flags, g, out, &mu)
+			g.err = goTest(ctx, g, out, &mu)
 		})
 	}
 	wg.Wait()
@@ -238,8 +253,8 @@ func listPackages(ctx context.Context, patterns []string) (ch, plain []string, e
 // goTest runs go test on g's packages with g's environment added, each
 // output line prefixed with g.prefix; it keeps the lines that report a
 // failure in g.failures.
-func goTest(ctx context.Context, flags []string, g *group, out io.Writer, mu *sync.Mutex) error {
-	cmd := exec.CommandContext(ctx, "go", append(append([]string{"test"}, flags...), g.pkgs...)...)
+func goTest(ctx context.Context, g *group, out io.Writer, mu *sync.Mutex) error {
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"test"}, g.flags...), g.pkgs...)...)
 	cmd.Env = append(withoutSkip(os.Environ()), g.env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
