@@ -15,6 +15,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/wxsync/wxsync/connector/wechat"
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/schema"
 )
 
@@ -59,11 +60,11 @@ type Config struct {
 func loadConfig(ctx context.Context, lookup envconfig.Lookuper, fs *flag.FlagSet, args []string) (Config, []string, error) {
 	var c Config
 	if err := processEnv(ctx, lookup, &c); err != nil {
-		return c, nil, &configError{fmt.Errorf("environment: %w", err)}
+		return c, nil, kind.Mark(kind.Config, fmt.Errorf("environment: %w", err))
 	}
 	bindFlags(fs, &c)
 	if err := fs.Parse(args); err != nil {
-		return c, nil, &usageError{err}
+		return c, nil, kind.Mark(kind.Usage, err)
 	}
 	return c, fs.Args(), nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/wxsync/wxsync/connector/wechat"
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
 // referenceExamples is an example value of every setting, by environment
@@ -228,7 +229,7 @@ func cell(s string) string {
 // configuration reference (docs/configuration.md) on stdout.
 func runConfigReference(_ context.Context, _ Config, _ any, args []string, stdout, _ io.Writer) error {
 	if len(args) > 0 {
-		return &usageError{fmt.Errorf("unexpected argument %q", args[0])}
+		return kind.Mark(kind.Usage, fmt.Errorf("unexpected argument %q", args[0]))
 	}
 	_, err := io.WriteString(stdout, configReference())
 	return err
