@@ -131,4 +131,3 @@ func (r *Receiver) committer(ctx context.Context) {
 		}
 	}
 }
-
