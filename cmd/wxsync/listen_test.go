@@ -1,0 +1,233 @@
+package main
+
+// wxsync listen end to end: the real host and plugin, wxsim's pusher as
+// WeChat, a real ClickHouse.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/wxsync/wxsync/connector/push"
+	"github.com/wxsync/wxsync/connector/wxsim"
+)
+
+const (
+	listenToken  = "listen-t0ken-for-tests"
+	listenAESKey = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+)
+
+// receiver is a `wxsync listen` under test.
+type receiver struct {
+	e       *env
+	port    int // the push endpoint
+	metrics int // /metrics, /healthz, /readyz
+	p       *proc
+}
+
+// newReceiver picks the ports of a receiver (not started yet).
+func (e *env) newReceiver(t *testing.T) *receiver {
+	return &receiver{e: e, port: freePort(t), metrics: freePort(t)}
+}
+
+func (r *receiver) url() string { return fmt.Sprintf("http://127.0.0.1:%d/wechat", r.port) }
+
+// pusher returns a pusher of the account to this receiver in mode.
+func (r *receiver) pusher(t *testing.T, mode push.Mode, edit ...func(*wxsim.PushOptions)) *wxsim.Pusher {
+	t.Helper()
+	o := wxsim.DefaultPushOptions()
+	o.URL, o.Mode, o.Token, o.AESKey, o.Concurrency = r.url(), mode, listenToken, listenAESKey, 16
+	for _, f := range edit {
+		f(&o)
+	}
+	p, err := r.e.sim.NewPusher(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// start starts the receiver and waits until it accepts pushes.
+func (r *receiver) start(extra ...string) *proc {
+	env := append([]string{
+		"WECHAT_TOKEN=" + listenToken, "WECHAT_AES_KEY=" + listenAESKey,
+		fmt.Sprintf("WXSYNC_LISTEN_ADDR=127.0.0.1:%d", r.port),
+		fmt.Sprintf("WXSYNC_METRICS_ADDR=127.0.0.1:%d", r.metrics),
+	}, extra...)
+	r.p = r.e.start(env, "listen")
+	r.p.waitOutput(`msg="listening for WeChat pushes"`)
+	return r.p
+}
+
+// get returns the status and body of an ops endpoint.
+func (r *receiver) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", r.metrics, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// stop sends SIGTERM and waits for exit 0.
+func (r *receiver) stop() result {
+	sendSignal(r.e.t, r.p.cmd.Process.Pid, 15)
+	return r.p.waitExit(exitOK)
+}
+
+// eventKey is how the tests name an event: its identity.
+func eventKey(m push.Message) string { return m.ID().String() }
+
+// storedEvents returns every row of wechat_follow_events FINAL as its
+// identity, sorted, and fails the test if an identity is there twice.
+func (e *env) storedEvents() []string {
+	e.t.Helper()
+	rows := e.rows("SELECT openid, toUnixTimestamp(create_time), event, event_key_raw, event_key, ticket FROM {db}.wechat_follow_events FINAL WHERE appid = ?", e.sim.Options().AppID)
+	var out []string
+	for _, r := range rows {
+		ct, _ := strconv.ParseInt(r[1], 10, 64)
+		out = append(out, push.EventID{OpenID: r[0], CreateTime: ct, Event: r[2], EventKey: r[3]}.String())
+	}
+	slices.Sort(out)
+	for i := 1; i < len(out); i++ {
+		if out[i] == out[i-1] {
+			e.t.Fatalf("wechat_follow_events FINAL holds %s twice", out[i])
+		}
+	}
+	return out
+}
+
+// keys returns the identities of msgs, sorted.
+func keys(msgs []push.Message) []string {
+	out := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, eventKey(m))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// wantSubset fails the test unless every element of sub is in super
+// (both sorted).
+func wantSubset(t *testing.T, what string, sub, super []string) {
+	t.Helper()
+	in := make(map[string]bool, len(super))
+	for _, s := range super {
+		in[s] = true
+	}
+	for _, s := range sub {
+		if !in[s] {
+			t.Fatalf("%s: %s is missing (%d of %d present)", what, s, len(sub), len(super))
+		}
+	}
+}
+
+// noSecrets fails the test if out holds a secret of the account.
+func (e *env) noSecrets(out string) {
+	e.t.Helper()
+	for _, s := range []string{listenToken, listenAESKey, e.sim.Options().Secret} {
+		if strings.Contains(out, s) {
+			e.t.Fatalf("the output holds a secret:\n%s", out)
+		}
+	}
+}
+
+// Every mode through the running receiver: each event WeChat got success
+// for is stored once (FINAL), with its fields; the subscribes' profiles
+// are in wechat_users; SIGTERM ends it with exit 0; the metrics count it.
+func TestListenEveryMode(t *testing.T) {
+	e := newEnv(t, smallPages())
+	r := e.newReceiver(t)
+	pushers := map[push.Mode]*wxsim.Pusher{}
+	for i, mode := range []push.Mode{push.ModePlaintext, push.ModeCompatible, push.ModeSafe} {
+		pushers[mode] = r.pusher(t, mode, func(o *wxsim.PushOptions) { o.Seed = uint64(i + 1) })
+	}
+	r.start("WECHAT_ORIGINAL_ID=" + pushers[push.ModeSafe].OriginalID())
+	var all []push.Message
+	for mode, p := range pushers {
+		if err := p.Push(context.Background(), 60); err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.Delivered != 60 {
+			t.Fatalf("%s: %+v, want all 60 delivered", mode, st)
+		}
+		all = append(all, p.Outcomes(wxsim.Delivered)...)
+	}
+	if got, want := e.storedEvents(), keys(all); !slices.Equal(got, want) {
+		t.Fatalf("wechat_follow_events holds %d events, %d were delivered: %s", len(got), len(want), firstDiff(got, want))
+	}
+	// The fields of each: scene without qrscene_, the raw key, the ticket.
+	for _, m := range all {
+		got := e.rows("SELECT event_key, ticket FROM {db}.wechat_follow_events FINAL WHERE openid = ? AND event = ? AND event_key_raw = ?", m.OpenID, m.Event, m.EventKey)
+		if len(got) != 1 || got[0][0] != m.Scene || got[0][1] != m.Ticket {
+			t.Fatalf("event %s stored as %v, want scene %q ticket %q", eventKey(m), got, m.Scene, m.Ticket)
+		}
+	}
+	// The host's own counter is exact at once; the plugin's reach it every
+	// second, and finally when it stops.
+	code, metrics := r.get(t, "/metrics")
+	if want := "wxsync_listen_events_committed_total 180"; code != 200 || !strings.Contains(metrics, want) {
+		t.Fatalf("/metrics lacks %q:\n%s", want, metrics)
+	}
+	if code, body := r.get(t, "/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	if code, _ := r.get(t, "/healthz"); code != 200 {
+		t.Fatalf("/healthz = %d", code)
+	}
+	out := r.stop()
+	for _, want := range []string{"events_received=180 ", "events_acknowledged=180 ", "events_unacknowledged=0 ", "events_committed=180 "} {
+		if !strings.Contains(out.output, want) {
+			t.Fatalf("the final counts lack %q:\n%s", want, out.output)
+		}
+	}
+	e.noSecrets(out.output)
+
+	var subscribed []string
+	for _, m := range all {
+		if m.Kind == push.KindSubscribe {
+			subscribed = append(subscribed, m.OpenID)
+		}
+	}
+	e.wantProfiles(subscribed)
+	for _, n := range wxsim.BatchGetSizes(e.sim.CallLog()) {
+		if n > 100 {
+			t.Fatalf("a batchget call of %d openids", n)
+		}
+	}
+}
+
+// The official WXBizMsgCrypt sample through the running receiver: a
+// safe-mode text message, accepted (success), counted, not stored.
+func TestListenSampleVector(t *testing.T) {
+	e := newEnv(t, smallPages())
+	r := e.newReceiver(t)
+	r.start("WECHAT_APPID=wx2c2769f8efd9abc2", "WECHAT_TOKEN=spamtest", "WECHAT_AES_KEY=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+		"WXSYNC_REPLAY_WINDOW=400000h", "WXSYNC_LISTEN_PROFILES=false")
+	const enc = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE="
+	body := "<xml><ToUserName><![CDATA[toUser]]></ToUserName><Encrypt><![CDATA[" + enc + "]]></Encrypt></xml>"
+	u := r.url() + "?timestamp=1409735669&nonce=1320562132&encrypt_type=aes&msg_signature=5d197aaffba7e9b25a30732f161a50dee96bd5fa&openid=oyORnuP8q7ou2gfYjqLzSIWZf0rs"
+	resp, err := http.Post(u, "text/xml", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(answer) != "success" {
+		t.Fatalf("the sample was answered %d %q, want 200 success", resp.StatusCode, answer)
+	}
+	out := r.stop()
+	if !strings.Contains(out.output, `events_received=0 `) || !strings.Contains(out.output, `other_pushes="text=1"`) {
+		t.Fatalf("the final counts do not say one text message and no follow event:\n%s", out.output)
+	}
+	if n := e.count("SELECT count() AS x FROM {db}.wechat_follow_events"); n != 0 {
+		t.Fatalf("a text message stored %d rows", n)
+	}
+}
