@@ -4,14 +4,21 @@ package main
 // WeChat, a real ClickHouse.
 
 import (
+	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxsync/wxsync/connector/push"
 	"github.com/wxsync/wxsync/connector/wxsim"
@@ -230,4 +237,87 @@ func TestListenSampleVector(t *testing.T) {
 	if n := e.count("SELECT count() AS x FROM {db}.wechat_follow_events"); n != 0 {
 		t.Fatalf("a text message stored %d rows", n)
 	}
+}
+
+// rawSafePush is a safe-mode push of msg whose plaintext is built by hand:
+// appid and pad decide what the receiver finds after decrypting.
+func rawSafePush(t *testing.T, r *receiver, msg []byte, appid string, pad []byte) (string, []byte) {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(listenAESKey + "=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := append(make([]byte, 16), 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(plain[16:], uint32(len(msg)))
+	plain = append(append(append(plain, msg...), appid...), pad...)
+	block, _ := aes.NewCipher(key)
+	ct := make([]byte, len(plain))
+	cipher.NewCBCEncrypter(block, key[:16]).CryptBlocks(ct, plain)
+	enc := base64.StdEncoding.EncodeToString(ct)
+	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "4242"
+	q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "encrypt_type": {"aes"},
+		"signature": {push.Signature(listenToken, ts, nonce)}, "msg_signature": {push.Signature(listenToken, ts, nonce, enc)}}
+	return r.url() + "?" + q.Encode(), []byte("<xml><ToUserName><![CDATA[gh_x]]></ToUserName><Encrypt><![CDATA[" + enc + "]]></Encrypt></xml>")
+}
+
+// Bad signature, bad padding, wrong appid, oversize and malformed bodies,
+// a wrong method: each a clear 4xx, counted by reason; nothing stored, no
+// secret in the output.
+func TestListenRejects(t *testing.T) {
+	e := newEnv(t, smallPages())
+	r := e.newReceiver(t)
+	r.start("WXSYNC_LISTEN_MAX_BODY=4096")
+	msg := push.EncodeEvent(push.Message{Kind: push.KindSubscribe, ToUserName: "gh_x", OpenID: "oRejected", CreateTime: time.Now().Unix(), MsgType: "event", Event: "subscribe"})
+	appid := e.sim.Options().AppID
+	padOK := func(n int) []byte { k := 32 - n%32; return bytes.Repeat([]byte{byte(k)}, k) }
+	base := 20 + len(msg) + len(appid)
+
+	goodURL, goodBody := rawSafePush(t, r, msg, appid, padOK(base))
+	badSig := strings.Replace(goodURL, "msg_signature=", "msg_signature=0", 1)
+	badPadURL, badPadBody := rawSafePush(t, r, msg, appid, bytes.Repeat([]byte{0}, 32-base%32))
+	wrongAppURL, wrongAppBody := rawSafePush(t, r, msg, "wx0000000000000000", padOK(20+len(msg)+18))
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	plainURL := r.url() + "?" + url.Values{"timestamp": {ts}, "nonce": {"7"}, "signature": {push.Signature(listenToken, ts, "7")}}.Encode()
+	cases := []struct {
+		name, method, url string
+		body              []byte
+		want              int
+	}{
+		{"bad signature", "POST", badSig, goodBody, 403},
+		{"bad padding", "POST", badPadURL, badPadBody, 400},
+		{"wrong appid", "POST", wrongAppURL, wrongAppBody, 403},
+		{"oversize", "POST", plainURL, bytes.Repeat([]byte("<xml>"), 1000), 413},
+		{"malformed", "POST", plainURL, []byte("<xml><FromUserName>oX</FromUserName"), 400},
+		{"wrong method", "DELETE", plainURL, nil, 405},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, c.url, bytes.NewReader(c.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want || string(answer) == "success" {
+			t.Errorf("%s: answered %d %q, want %d", c.name, resp.StatusCode, answer, c.want)
+		}
+	}
+	// The control: the same push, well formed, is taken.
+	resp, err := http.Post(goodURL, "text/xml", bytes.NewReader(goodBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(answer) != "success" {
+		t.Fatalf("the well-formed push was answered %d %q", resp.StatusCode, answer)
+	}
+	out := r.stop()
+	if want := `rejected="bad_method=1,bad_padding=1,bad_signature=1,bad_xml=1,too_large=1,wrong_appid=1"`; !strings.Contains(out.output, want) {
+		t.Fatalf("the final counts lack %s:\n%s", want, out.output)
+	}
+	if got := e.storedEvents(); len(got) != 1 || !strings.HasPrefix(got[0], "oRejected/") {
+		t.Fatalf("stored %q, want only the well-formed push", got)
+	}
+	e.noSecrets(out.output)
 }
