@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/wxsync/wxsync/connector/push"
 	"github.com/wxsync/wxsync/connector/wxsim"
@@ -320,4 +323,135 @@ func TestListenRejects(t *testing.T) {
 		t.Fatalf("stored %q, want only the well-formed push", got)
 	}
 	e.noSecrets(out.output)
+}
+
+// A follower walk (wxsync sync) running while the pusher changes the
+// account: events before the walk, while one of its pages is held, and
+// after it. Afterwards wechat_followers_live is exactly wxsim's follower
+// set, and the cookbook's live queries answer what was pushed.
+func TestListenWalkWhilePushing(t *testing.T) {
+	e := newEnv(t, smallPages())
+	r := e.newReceiver(t)
+	p := r.pusher(t, push.ModeSafe, func(o *wxsim.PushOptions) { o.Mix = wxsim.PushMix{Subscribe: 5, Unsubscribe: 4, Scan: 2} })
+	r.start("WECHAT_ORIGINAL_ID="+p.OriginalID(), "WXSYNC_LISTEN_PROFILES=false")
+	ctx := context.Background()
+	if err := p.Push(ctx, 80); err != nil { // before the walk
+		t.Fatal(err)
+	}
+	h := e.holdUserGet(3)
+	walk := e.start(nil, "sync")
+	h.wait(walk)
+	if err := p.Push(ctx, 150); err != nil { // while page 3 is held
+		t.Fatal(err)
+	}
+	h.Release()
+	walk.waitExit(exitOK)
+	if got := sorted(e.query("SELECT openid AS x FROM {db}.wechat_followers_live WHERE appid = ?", e.sim.Options().AppID)); len(got) == 0 {
+		t.Fatal("the live view is empty after a complete walk")
+	}
+	if err := p.Push(ctx, 120); err != nil { // after the walk
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Delivered != 350 {
+		t.Fatalf("pusher %+v, want all 350 delivered", st)
+	}
+	r.stop()
+	want := sorted(e.sim.FollowerOpenIDs())
+	got := e.query("SELECT openid AS x FROM {db}.wechat_followers_live WHERE appid = ? ORDER BY x", e.sim.Options().AppID)
+	if !slices.Equal(got, want) {
+		t.Fatalf("wechat_followers_live holds %d openids, wxsim has %d followers: %s", len(got), len(want), firstDiff(got, want))
+	}
+	// The walk alone is stale: the events made the difference.
+	if cur := e.current(); slices.Equal(cur, want) {
+		t.Fatal("wechat_followers_current already equals the followers: the test pushed nothing after the walk began")
+	}
+	checkLiveCookbook(t, e, p.Outcomes(wxsim.Delivered), want)
+}
+
+// checkLiveCookbook runs the cookbook's live queries and checks them
+// against the delivered events and the followers now.
+func checkLiveCookbook(t *testing.T, e *env, delivered []push.Message, followers []string) {
+	t.Helper()
+	queries := map[string]string{}
+	for _, q := range parseCookbook(t, cookbookPath) {
+		queries[q.id] = strings.ReplaceAll(q.sql, cookbookAppID, "'"+e.sim.Options().AppID+"'")
+	}
+	opts, err := clickhouse.ParseDSN(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var tz string
+	if err := conn.QueryRow(context.Background(), "SELECT timezone()").Scan(&tz); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().In(loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
+	type hourRow struct{ follows, unfollows int }
+	hours := map[string]*hourRow{}
+	type sceneRow struct{ subs, still, scans int }
+	scenes := map[string]*sceneRow{}
+	isFollower := map[string]bool{}
+	for _, id := range followers {
+		isFollower[id] = true
+	}
+	for _, m := range delivered {
+		at := time.Unix(m.CreateTime, 0).In(loc)
+		if at.Before(today) {
+			continue
+		}
+		hk := time.Date(at.Year(), at.Month(), at.Day(), at.Hour(), 0, 0, 0, loc).UTC().Format(time.DateTime)
+		if hours[hk] == nil {
+			hours[hk] = &hourRow{}
+		}
+		switch m.Kind {
+		case push.KindSubscribe:
+			hours[hk].follows++
+		case push.KindUnsubscribe:
+			hours[hk].unfollows++
+		}
+		if m.Scene == "" {
+			continue
+		}
+		if scenes[m.Scene] == nil {
+			scenes[m.Scene] = &sceneRow{}
+		}
+		if m.Kind == push.KindSubscribe {
+			scenes[m.Scene].subs++
+			if isFollower[m.OpenID] {
+				scenes[m.Scene].still++
+			}
+		} else {
+			scenes[m.Scene].scans++
+		}
+	}
+	var wantHours [][]any
+	for _, hk := range slices.Sorted(maps.Keys(hours)) {
+		h := hours[hk]
+		wantHours = append(wantHours, []any{hk, h.follows, h.unfollows, h.follows - h.unfollows})
+	}
+	wantCookbookResult(t, runCookbookQuery(t, conn, queries["live_follows_per_hour"]), []string{"hour", "follows", "unfollows", "net"}, wantHours)
+	wantCookbookResult(t, runCookbookQuery(t, conn, queries["live_follower_count"]), []string{"followers_now"}, [][]any{{len(followers)}})
+	var wantScenes [][]any
+	for s, r := range scenes {
+		wantScenes = append(wantScenes, []any{s, r.subs, r.still, r.scans})
+	}
+	slices.SortFunc(wantScenes, func(a, b []any) int {
+		if a[1] != b[1] {
+			return b[1].(int) - a[1].(int)
+		}
+		return strings.Compare(a[0].(string), b[0].(string))
+	})
+	if len(wantScenes) < 2 {
+		t.Fatalf("only %d QR scenes among the pushed events: too few to test", len(wantScenes))
+	}
+	wantCookbookResult(t, runCookbookQuery(t, conn, queries["live_qr_conversions"]), []string{"scene", "new_followers", "still_following", "scans_by_followers"}, wantScenes)
 }
