@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -144,6 +145,12 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	msg, err := r.cfg.Verifier.ReadRequest(req)
 	if err != nil {
 		r.reject(w, err)
+		return
+	}
+	if msg.Kind != push.KindOther && (msg.CreateTime <= 0 || msg.CreateTime > math.MaxUint32) {
+		// It could not be stored (a DateTime holds 1970..2106) and would
+		// fail the whole group it joined, at every retry.
+		r.reject(w, &push.Error{Reason: push.ReasonBadMessage, Detail: "CreateTime is outside 1970..2106"})
 		return
 	}
 	if msg.Kind == push.KindOther {

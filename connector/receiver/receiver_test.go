@@ -256,11 +256,16 @@ func TestOtherPushesAndRejections(t *testing.T) {
 			t.Errorf("%s: answered %d, want %d", c.name, resp.StatusCode, c.want)
 		}
 	}
+	// A CreateTime no DateTime holds would fail every group it joined.
+	far := event("oFar", push.KindSubscribe, 1<<33)
+	if code, _ := send(t, srv, push.ModePlaintext, push.EncodeEvent(far), far.OpenID); code != 400 {
+		t.Errorf("CreateTime 2^33 answered %d, want 400", code)
+	}
 	if got := st.stored(); len(got) != 0 {
 		t.Fatalf("stored %v, want nothing", got)
 	}
 	s := r.Stats()
-	if s.Other["text"] != 1 || s.Received != 0 || s.Rejected["bad_signature"] != 1 || s.Rejected["wrong_appid"] != 1 ||
+	if s.Rejected["bad_message"] != 1 || s.Other["text"] != 1 || s.Received != 0 || s.Rejected["bad_signature"] != 1 || s.Rejected["wrong_appid"] != 1 ||
 		s.Rejected["too_large"] != 1 || s.Rejected["bad_xml"] != 1 || s.Rejected["bad_method"] != 1 {
 		t.Fatalf("stats %+v", s)
 	}
