@@ -5,5 +5,8 @@
 // batches from SourceSchema, the sink creates tables from CreateTable, and
 // neither writes a column list of its own.
 //
+// The follow_events stream (Pushed) arrives by push through wxsync listen;
+// All and Names list only the streams a sync walks.
+//
 // It owns no I/O: no network, no ClickHouse connection, no WeChat calls.
 package schema

@@ -14,6 +14,9 @@ const (
 	Users     = "users"
 	Tags      = "tags"
 	Blacklist = "blacklist"
+	// FollowEvents is the stream `wxsync listen` writes from the account's
+	// message pushes; no sync walks it (see Pushed).
+	FollowEvents = "follow_events"
 )
 
 // Column names that more than one stream shares.
@@ -38,6 +41,9 @@ const (
 	Snapshot Kind = iota + 1
 	// Latest tables keep one row per key; the newest version wins.
 	Latest
+	// Events tables keep one row per event, deduplicated on the event's
+	// identity (the sorting key), partitioned by month of the event.
+	Events
 )
 
 // Stream describes one stream: the Arrow schema of its rows and the table
@@ -138,6 +144,39 @@ func All() []Stream {
 		},
 	}
 }
+
+// FollowEventsTable is the table of the follow_events stream.
+const FollowEventsTable = "wechat_follow_events"
+
+// FollowersLiveView is the view of each account's followers now: its
+// latest complete followers snapshot corrected by the follow events since
+// that snapshot began (sink.LiveViewDDL).
+const FollowersLiveView = "wechat_followers_live"
+
+// Pushed returns the streams that arrive by push (wxsync listen), not by a
+// sync's walk: All and Names leave them out, so that no sync asks for them.
+func Pushed() []Stream {
+	return []Stream{{
+		Name: FollowEvents, Table: FollowEventsTable, Kind: Events,
+		Doc: "Every follow event pushed by WeChat (subscribe, unsubscribe, SCAN), once per event identity after FINAL (wxsync listen).",
+		Schema: arrow.NewSchema([]arrow.Field{
+			sinkField(ColAppID, str),
+			field(ColOpenID, str),
+			field("event", str),
+			field("create_time", tsSeconds),
+			field("event_key", str),
+			field("event_key_raw", str),
+			field("ticket", str),
+			field("received_at", tsSeconds),
+		}, nil),
+		// The identity of connector/push's Message.ID, the account first:
+		// WeChat's retries and several receivers leave one row.
+		OrderBy: []string{ColAppID, ColOpenID, "create_time", "event", "event_key_raw"},
+	}}
+}
+
+// FollowEventsStream returns the follow_events stream.
+func FollowEventsStream() Stream { return Pushed()[0] }
 
 // Names returns the names of all streams, in run order.
 func Names() []string {
@@ -250,10 +289,15 @@ func (s Stream) CreateTable(db string) (string, error) {
 	if s.Version != "" {
 		fmt.Fprintf(&b, "(`%s`)", s.Version)
 	}
-	if s.Kind == Snapshot {
+	switch s.Kind {
+	case Snapshot:
 		// One partition per snapshot makes pruning an old snapshot a cheap
 		// DROP PARTITION. Snapshot ids are unique across accounts.
 		fmt.Fprintf(&b, "\nPARTITION BY `%s`", ColSnapshotID)
+	case Events:
+		// A month per partition: an event's identity holds its time, so its
+		// duplicates always share a partition and merge away.
+		b.WriteString("\nPARTITION BY toYYYYMM(`create_time`)")
 	}
 	order := make([]string, len(s.OrderBy))
 	for i, c := range s.OrderBy {

@@ -1,7 +1,7 @@
 // Package sink writes what a source plugin sends into ClickHouse: it owns
 // the ClickHouse connection (native protocol, LZ4), the migration of the
 // database (tables from package schema, the wechat_snapshots and
-// wxsync_state tables and the *_current views), the insertion of Arrow
+// wxsync_state tables, the *_current views and wechat_followers_live), the insertion of Arrow
 // record batches, the snapshot life cycle with its pruning, and the stored
 // sync state (the resumable cursor of each account and stream), the run
 // records (wxsync_runs), and the parsing and password redaction of its DSN

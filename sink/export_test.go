@@ -1,6 +1,9 @@
 package sink
 
 import (
+	"context"
+	"time"
+
 	"github.com/apache/arrow/go/v15/arrow"
 
 	"github.com/wxsync/wxsync/schema"
@@ -10,4 +13,10 @@ import (
 // batches into the columns of an insert, to the fuzz target.
 func BuildColumns(st schema.Stream, appid string, snapshotID uint64, recs []arrow.Record) ([]any, int, error) {
 	return buildColumns(st, appid, snapshotID, recs)
+}
+
+// WriteSnapshotRow writes one row of wechat_snapshots as it is, so that a
+// test can place a snapshot's start where it needs it.
+func (s *Sink) WriteSnapshotRow(ctx context.Context, appid, stream string, id uint64, started time.Time, status uint8) error {
+	return s.writeSnapshots(ctx, []Snapshot{{AppID: appid, Stream: stream, ID: id, StartedAt: started, FinishedAt: started.Add(time.Hour), Status: status, Version: s.nextID(0)}})
 }

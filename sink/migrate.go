@@ -116,7 +116,7 @@ func runsTable() schema.Stream {
 // tables returns every table Migrate manages: the streams', then the
 // bookkeeping ones.
 func tables() []schema.Stream {
-	return append(schema.All(), snapshotsTable(), stateTable(), runsTable())
+	return append(append(schema.All(), schema.Pushed()...), snapshotsTable(), stateTable(), runsTable())
 }
 
 // CurrentViewDDL returns the CREATE VIEW IF NOT EXISTS statement of the
@@ -183,6 +183,13 @@ func (s *Sink) Migrate(ctx context.Context) error {
 		if err := s.conn.Exec(ctx, ddl); err != nil {
 			return fmt.Errorf("migrate %s: create view %s: %w", s.db, st.CurrentView, err)
 		}
+	}
+	ddl, err := LiveViewDDL(s.db)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.db, err)
+	}
+	if err := s.conn.Exec(ctx, ddl); err != nil {
+		return fmt.Errorf("migrate %s: create view %s: %w", s.db, schema.FollowersLiveView, err)
 	}
 	return nil
 }

@@ -50,6 +50,11 @@ var cookbookQueries = []string{
 	"blacklisted_followers",
 }
 
+// liveCookbookQueries are the cookbook's queries of the follow events
+// (wxsync listen): TestListenWalkWhilePushing runs them, this test leaves
+// them out.
+var liveCookbookQueries = []string{"live_follows_per_hour", "live_follower_count", "live_qr_conversions"}
+
 // cookbookQuery is one ```sql block of the cookbook and the id of the
 // <!-- query: id --> comment before it.
 type cookbookQuery struct {
@@ -467,7 +472,7 @@ func (r cookbookResult) cell(i, j int) string {
 // followers coming and going in between, and runs every query of
 // docs/sql.md against the result.
 func TestCookbookQueriesMatchTruth(t *testing.T) {
-	queries := parseCookbook(t, cookbookPath)
+	queries := slices.DeleteFunc(parseCookbook(t, cookbookPath), func(q cookbookQuery) bool { return slices.Contains(liveCookbookQueries, q.id) })
 	ids := make([]string, len(queries))
 	for i, q := range queries {
 		ids[i] = q.id

@@ -39,6 +39,7 @@ Usage:
   wxsync sync [flags]                  sync the selected streams, resuming from saved cursors
   wxsync check [flags]                 check plugin, credentials, permissions, quota and ClickHouse
   wxsync discover [--format json]      print every stream's Arrow schema and ClickHouse DDL
+  wxsync listen [flags]                receive the account's follow events (message push) into ClickHouse
   wxsync state show [--stream S] [--format json]
   wxsync state reset [--stream S] --yes
 
@@ -74,6 +75,7 @@ func commands() map[string]command {
 		"check":    {run: runCheck},
 		"discover": {flags: discoverFlags, run: runDiscover},
 		"state":    {flags: stateFlags, run: runState},
+		"listen":   {run: runListen},
 		// Not in usage: for `make docs`, which writes docs/configuration.md.
 		"config-reference": {run: runConfigReference},
 	}

@@ -41,6 +41,18 @@ var referenceExamples = map[string]string{
 	"WXSYNC_LOG_LEVEL":          "debug",
 	"WXSYNC_LOG_FORMAT":         "json",
 	"WXSYNC_PROGRESS_INTERVAL":  "1m",
+	"WECHAT_TOKEN":              "t0ken-of-the-server-settings",
+	"WECHAT_AES_KEY":            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+	"WECHAT_AES_KEY_PREVIOUS":   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+	"WECHAT_ORIGINAL_ID":        "gh_0123456789ab",
+	"WXSYNC_LISTEN_ADDR":        "127.0.0.1:8080",
+	"WXSYNC_LISTEN_PATH":        "/wechat/push",
+	"WXSYNC_METRICS_ADDR":       ":9100",
+	"WXSYNC_TLS_CERT":           "/etc/wxsync/tls/fullchain.pem",
+	"WXSYNC_TLS_KEY":            "/etc/wxsync/tls/privkey.pem",
+	"WXSYNC_REPLAY_WINDOW":      "2m",
+	"WXSYNC_LISTEN_MAX_BODY":    "32768",
+	"WXSYNC_LISTEN_PROFILES":    "false",
 }
 
 // setting is one Config field as its tags describe it.
