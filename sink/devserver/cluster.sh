@@ -15,6 +15,9 @@
 # internal_replication (the Replicated tables copy the data between replicas,
 # not the Distributed table). Macros: {shard} 01/02, {replica} the node name.
 # BASE is remembered in DIR/base, so later commands need not repeat it.
+# Users: default (profile with load_balancing = in_order, as wxsync needs on
+# a cluster) and random_replica (load_balancing = random, which wxsync
+# refuses; a test checks that).
 set -euo pipefail
 
 usage="usage: cluster.sh start|stop|start-node|kill-node DIR [BASE|NODE]"
@@ -141,7 +144,10 @@ XML
   cat >"$d/users.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <profiles>
+    <default><max_memory_usage>2000000000</max_memory_usage><load_balancing>in_order</load_balancing></default>
+    <random_replica><max_memory_usage>2000000000</max_memory_usage><load_balancing>random</load_balancing></random_replica>
+  </profiles>
   <users>
     <default>
       <password></password>
@@ -149,6 +155,12 @@ XML
       <profile>default</profile>
       <quota>default</quota>
     </default>
+    <random_replica>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>random_replica</profile>
+      <quota>default</quota>
+    </random_replica>
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
