@@ -9,9 +9,20 @@ CH_HTTP_PORT ?= 8123
 CH_SCRIPT    := sink/devserver/clickhouse.sh
 export CLICKHOUSE_DSN ?= clickhouse://127.0.0.1:$(CH_PORT)/default
 
+# The test cluster (sink/devserver/cluster.sh): ZooKeeper and 2 shards x 2
+# replicas of ClickHouse on 127.0.0.1, TCP ports CLUSTER_BASE+1..4.
+CLUSTER_DIR    ?= $(CURDIR)/.clickhouse-cluster
+CLUSTER_BASE   ?= 29100
+CLUSTER_SCRIPT := sink/devserver/cluster.sh
+export WXSYNC_CLUSTER_DIR ?= $(CLUSTER_DIR)
+export WXSYNC_CLUSTER_DSN ?= clickhouse://127.0.0.1:$(shell echo $$(($(CLUSTER_BASE)+1)))/default
+# Under make, a cluster that does not answer fails the cluster tests (a bare
+# `go test` skips them).
+export WXSYNC_REQUIRE_CLUSTER ?= 1
+
 BINARIES := bin/wxsync bin/wxsync-source-wechat bin/wxsim
 
-.PHONY: help build test killtest clickhouse clickhouse-stop demo bench fuzz proto lint clean docs
+.PHONY: help build test killtest clickhouse clickhouse-stop cluster cluster-stop demo bench fuzz proto lint clean docs
 
 help:
 	@echo "make build            build $(BINARIES)"
@@ -23,6 +34,8 @@ help:
 	@echo "make docs             regenerate docs/configuration.md from the Config struct"
 	@echo "make clickhouse       install Debian's clickhouse-server if missing and start it on 127.0.0.1:$(CH_PORT)"
 	@echo "make clickhouse-stop  stop it"
+	@echo "make cluster          install ZooKeeper if missing; start it and a 2-shard x 2-replica ClickHouse cluster on 127.0.0.1:$(CLUSTER_BASE)+1..4"
+	@echo "make cluster-stop     stop the cluster"
 
 build:
 	@mkdir -p bin
@@ -34,12 +47,18 @@ clickhouse:
 clickhouse-stop:
 	@$(CH_SCRIPT) stop $(CH_DIR)
 
+cluster:
+	@$(CLUSTER_SCRIPT) start $(CLUSTER_DIR) $(CLUSTER_BASE)
+
+cluster-stop:
+	@$(CLUSTER_SCRIPT) stop $(CLUSTER_DIR)
+
 lint:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	  if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
 
-test: clickhouse lint
+test: clickhouse cluster lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The random-kill test with 20 kill points (3 in `make test`); it logs its
