@@ -34,6 +34,11 @@ const stringSettingsRevision = 54429
 //     one server.
 //   - skip_unavailable_shards = 0 (the default, made explicit): a read with
 //     a shard down fails instead of answering from the other shards.
+//   - prefer_localhost_replica = 0: the shard of the server the sink is
+//     connected to is read and written on the first replica alive too, as
+//     every other shard (load_balancing = in_order), not on that server;
+//     so a sink connected to any server of the cluster reads each shard
+//     from the replica another one wrote it to.
 //   - insert_quorum = Config.InsertQuorum when above 1.
 //
 // Only unsigned integer settings are set here: clickhouse-go writes every
@@ -47,6 +52,7 @@ func clusterSettings(cfg Config, from clickhouse.Settings) clickhouse.Settings {
 	set["insert_distributed_sync"] = 1
 	set["insert_deduplicate"] = 0
 	set["skip_unavailable_shards"] = 0
+	set["prefer_localhost_replica"] = 0
 	if cfg.InsertQuorum > 1 {
 		set["insert_quorum"] = cfg.InsertQuorum
 	}
