@@ -87,7 +87,7 @@ func (s *Sink) checkCluster(ctx context.Context) error {
 // load_balancing = in_order in its settings when the server can take a
 // string setting from the driver; otherwise as is, and checkCluster then
 // requires it from the user's profile.
-func openCluster(ctx context.Context, opts *clickhouse.Options) (driver.Conn, error) {
+func openCluster(opts *clickhouse.Options) (driver.Conn, error) {
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
 		return nil, err
@@ -121,8 +121,8 @@ func (s *Sink) ddl(ctx context.Context, q string, args ...any) error {
 	return nil
 }
 
-// clusterObjects is every object Migrate manages on a cluster, in the order
-// they must be created.
+// clusterObject is an object Migrate manages on a cluster and the
+// statement that creates it.
 type clusterObject struct {
 	name string // in the sink's database
 	ddl  string

@@ -324,3 +324,32 @@ func TestClusterConfigErrors(t *testing.T) {
 		t.Error("an insert quorum without a cluster was accepted")
 	}
 }
+
+// A column the local tables lack (a table of an older wxsync) is added ON
+// CLUSTER to every replica, and the Distributed table in front is
+// recreated with it.
+func TestClusterMigrateAddsColumns(t *testing.T) {
+	s := sinktest.OpenCluster(t, sink.Config{})
+	db := s.Database()
+	ctx := ctxT(t)
+	for _, q := range []string{
+		"ALTER TABLE `" + db + "`.wxsync_runs_local ON CLUSTER wxsync DROP COLUMN error",
+		"DROP TABLE `" + db + "`.wxsync_runs ON CLUSTER wxsync",
+		"CREATE TABLE `" + db + "`.wxsync_runs ON CLUSTER wxsync AS `" + db + "`.wxsync_runs_local ENGINE = Distributed(wxsync, `" + db + "`, wxsync_runs_local, cityHash64(appid))",
+	} {
+		if err := s.Conn().Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range sinktest.ClusterNodes {
+		got := dump(t, nodeSink(t, node, db), "SELECT table, type FROM system.columns WHERE database = ? AND name = 'error' ORDER BY table", db)
+		equalLines(t, "column error on "+node, got, []string{`"wxsync_runs" "String"`, `"wxsync_runs_local" "String"`})
+	}
+	if err := s.RecordRun(ctx, sink.Run{ID: "r1", AppID: "wxA", Status: sink.RunOK, Error: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	equalLines(t, "runs", dump(t, s, "SELECT run_id, error FROM `"+db+"`.wxsync_runs"), []string{`"r1" "none"`})
+}

@@ -61,7 +61,7 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	where := fmt.Sprintf("%s as %q, database %s", strings.Join(opts.Addr, ","), opts.Auth.Username, db)
 	var conn driver.Conn
 	if cfg.Cluster != "" {
-		conn, err = openCluster(ctx, opts)
+		conn, err = openCluster(opts)
 	} else {
 		conn, err = clickhouse.Open(opts)
 	}
