@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,11 +55,52 @@ func ClusterDSN(tb testing.TB, db string) string {
 	return u.String()
 }
 
+// clusterLock serializes the tests that use the test cluster, across the
+// test binaries `go test ./...` runs at once: a test that stops a node would
+// make another's ON CLUSTER statements wait for it. It is an flock on a file
+// of the cluster's folder, taken once per process (the tests of one
+// package that use the cluster do not run in parallel) and released when
+// the last test holding it ends.
+var clusterLock struct {
+	mu sync.Mutex
+	n  int
+	f  *os.File
+}
+
+// LockCluster gives the test the test cluster to itself until it ends;
+// OpenCluster, RequireCluster, KillNode and StartNode take it.
+func LockCluster(tb testing.TB) {
+	tb.Helper()
+	clusterLock.mu.Lock()
+	defer clusterLock.mu.Unlock()
+	if clusterLock.n == 0 {
+		f, err := os.OpenFile(filepath.Join(clusterDir(tb), "tests.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			clusterUnavailable(tb, err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			tb.Fatalf("sinktest: lock the test cluster: %v", err)
+		}
+		clusterLock.f = f
+	}
+	clusterLock.n++
+	tb.Cleanup(func() {
+		clusterLock.mu.Lock()
+		defer clusterLock.mu.Unlock()
+		if clusterLock.n--; clusterLock.n == 0 {
+			_ = clusterLock.f.Close() // releases the flock
+			clusterLock.f = nil
+		}
+	})
+}
+
 // OpenCluster opens a Sink in cluster mode (cfg.Cluster = ClusterName) on a
 // new database of the test cluster, migrated, and drops the database ON
 // CLUSTER when the test ends. cfg.DSN is replaced.
 func OpenCluster(tb testing.TB, cfg sink.Config) *sink.Sink {
 	tb.Helper()
+	LockCluster(tb)
 	db := DatabaseName(tb)
 	cfg.DSN = ClusterDSN(tb, db)
 	cfg.Cluster = ClusterName
@@ -107,6 +150,7 @@ func clusterUnavailable(tb testing.TB, err error) {
 // the test cluster answers.
 func RequireCluster(tb testing.TB) {
 	tb.Helper()
+	LockCluster(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := sink.Open(ctx, sink.Config{DSN: ClusterDSN(tb, "default"), Cluster: ClusterName})
@@ -142,6 +186,7 @@ func ClusterNodeDSN(tb testing.TB, node, db string) string {
 // and restarts it when the test ends, if the test has not.
 func KillNode(tb testing.TB, node string) {
 	tb.Helper()
+	LockCluster(tb)
 	clusterScript(tb, "kill-node", node)
 	tb.Cleanup(func() { clusterScript(tb, "start-node", node) })
 }
@@ -153,6 +198,19 @@ func StartNode(tb testing.TB, node string) {
 	clusterScript(tb, "start-node", node)
 }
 
+// clusterDir returns the folder of the test cluster.
+func clusterDir(tb testing.TB) string {
+	tb.Helper()
+	if dir := os.Getenv(EnvClusterDir); dir != "" {
+		return dir
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return filepath.Join(root, ".clickhouse-cluster")
+}
+
 // clusterScript runs sink/devserver/cluster.sh cmd DIR node.
 func clusterScript(tb testing.TB, cmd, node string) {
 	tb.Helper()
@@ -160,11 +218,7 @@ func clusterScript(tb testing.TB, cmd, node string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dir := os.Getenv(EnvClusterDir)
-	if dir == "" {
-		dir = filepath.Join(root, ".clickhouse-cluster")
-	}
-	out, err := exec.Command(filepath.Join(root, "sink", "devserver", "cluster.sh"), cmd, dir, node).CombinedOutput()
+	out, err := exec.Command(filepath.Join(root, "sink", "devserver", "cluster.sh"), cmd, clusterDir(tb), node).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("sinktest: cluster.sh %s %s: %v\n%s", cmd, node, err, out)
 	}
