@@ -81,10 +81,12 @@ log4j.appender.F.File=$z/zookeeper.log
 log4j.appender.F.layout=org.apache.log4j.PatternLayout
 log4j.appender.F.layout.ConversionPattern=%d %p %c: %m%n
 CFG
-  (cd "$z" && nohup java -Xmx256m -cp "$z:/usr/share/java/zookeeper.jar" \
+  # The java process itself in the background (not a subshell running it),
+  # so that its pid is the one stop signals.
+  nohup java -Xmx256m -cp "$z:/usr/share/java/zookeeper.jar" \
     -Dlog4j.configuration="file:$z/log4j.properties" \
     org.apache.zookeeper.server.ZooKeeperServerMain "$z/zoo.cfg" >"$z/stdout.log" 2>&1 </dev/null &
-    echo $! >"$z/pid")
+  echo $! >"$z/pid"
   # ruok answers before requests are served: wait for srvr's Mode line.
   for _ in $(seq 1 300); do
     zk4 "$port" srvr | grep -q '^Mode:' && return 0
