@@ -9,6 +9,18 @@ CH_HTTP_PORT ?= 8123
 CH_SCRIPT    := sink/devserver/clickhouse.sh
 export CLICKHOUSE_DSN ?= clickhouse://127.0.0.1:$(CH_PORT)/default
 
+# The test cluster (sink/devserver/cluster.sh): ZooKeeper and 2 shards x 2
+# replicas of ClickHouse on 127.0.0.1, TCP ports CLUSTER_BASE+1..4.
+CLUSTER_DIR    ?= $(CURDIR)/.clickhouse-cluster
+CLUSTER_BASE   ?= 29100
+CLUSTER_SCRIPT := sink/devserver/cluster.sh
+export WXSYNC_CLUSTER_DIR ?= $(CLUSTER_DIR)
+export WXSYNC_CLUSTER_DSN ?= clickhouse://127.0.0.1:$(shell echo $$(($(CLUSTER_BASE)+1)))/default
+# Under make, a cluster that does not answer fails the cluster tests (a bare
+# `go test` skips them).
+export WXSYNC_REQUIRE_CLUSTER ?= 1
+
+
 # The current ClickHouse release that `make test` also runs every ClickHouse
 # test against: the official chDB library (npm @chdb/lib-linux-x64-gnu),
 # fetched into CH26_DIR (gitignored) and served by sink/devserver/chdb.sh.
@@ -29,7 +41,7 @@ endif
 
 BINARIES := bin/wxsync bin/wxsync-source-wechat bin/wxsim
 
-.PHONY: help build test killtest clickhouse clickhouse-current clickhouse-both clickhouse-stop demo bench fuzz proto lint clean docs
+.PHONY: help build test killtest clickhouse clickhouse-current clickhouse-both clickhouse-stop cluster cluster-stop demo bench fuzz proto lint clean docs
 
 help:
 	@echo "make build            build $(BINARIES)"
@@ -43,6 +55,8 @@ help:
 	@echo "make clickhouse       install Debian's clickhouse-server if missing and start it on 127.0.0.1:$(CH_PORT)"
 	@echo "make clickhouse-current  fetch chDB (ClickHouse 26.7) if missing and serve it on 127.0.0.1:$(CH26_PORT)"
 	@echo "make clickhouse-stop  stop both"
+	@echo "make cluster          install ZooKeeper if missing; start it and a 2-shard x 2-replica ClickHouse cluster on 127.0.0.1:$(CLUSTER_BASE)+1..4"
+	@echo "make cluster-stop     stop the cluster"
 
 build:
 	@mkdir -p bin
@@ -65,6 +79,12 @@ clickhouse-stop:
 	@$(CH_SCRIPT) stop $(CH_DIR)
 	@$(CH26_SCRIPT) stop $(CH26_DIR)
 
+cluster:
+	@$(CLUSTER_SCRIPT) start $(CLUSTER_DIR) $(CLUSTER_BASE)
+
+cluster-stop:
+	@$(CLUSTER_SCRIPT) stop $(CLUSTER_DIR)
+
 lint:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	  if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
@@ -72,8 +92,9 @@ lint:
 
 # The packages whose tests use ClickHouse run once per server of
 # CLICKHOUSE_TEST_DSNS, each output line prefixed with the server's version;
-# it fails when a package did not run (or skipped) on one of them.
-test: $(TEST_SERVERS) lint
+# it fails when a package did not run (or skipped) on one of them. The
+# cluster tests (an 18.16 cluster) run in the first server's pass only.
+test: $(TEST_SERVERS) cluster lint
 	$(GO) run ./sink/devserver/testservers -race -timeout=20m ./...
 
 # The random-kill test with 20 kill points (3 in `make test`); it logs its

@@ -65,7 +65,7 @@ func runCheck(ctx context.Context, cfg Config, _ any, args []string, stdout, std
 	}
 
 	// ClickHouse.
-	if sk, err := sink.Open(ctx, sink.Config{DSN: cfg.DSN}); err != nil {
+	if sk, err := sink.Open(ctx, cfg.sinkConfig(nil)); err != nil {
 		add(false, "clickhouse", err.Error())
 	} else {
 		defer sk.Close()

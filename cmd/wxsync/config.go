@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"reflect"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/wxsync/wxsync/connector/wechat"
 	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/schema"
+	"github.com/wxsync/wxsync/sink"
 )
 
 // Config is every setting of the host. Each field is read from the
@@ -43,6 +45,11 @@ type Config struct {
 
 	DSN               string        `env:"CLICKHOUSE_DSN, default=clickhouse://127.0.0.1:9000/default" flag:"dsn" secret:"dsn" help:"ClickHouse DSN (native protocol), e.g. clickhouse://user:password@host:9000/db?secure=true."`
 	InsertRetryTime   time.Duration `env:"CLICKHOUSE_RETRY_TIME, default=2m" flag:"clickhouse-retry-time" help:"Longest time a failing insert or state write is retried before the run stops with exit 75."`
+	Cluster           string        `env:"CLICKHOUSE_CLUSTER" flag:"clickhouse-cluster" help:"Name of a cluster in the servers' remote_servers: tables are then created ON CLUSTER, Replicated, behind Distributed tables of the same names, and inserts wait for the shards (docs/cluster.md). Empty: one server."`
+	ZKPath            string        `env:"CLICKHOUSE_ZK_PATH, default=/clickhouse/tables/{shard}/{database}/{table}" flag:"clickhouse-zk-path" help:"On a cluster, the ZooKeeper path of each replicated table; wxsync fills {database} and {table}, the servers their macros ({shard}, ...)."`
+	Replica           string        `env:"CLICKHOUSE_REPLICA, default={replica}" flag:"clickhouse-replica" help:"On a cluster, the replica name of each replicated table (server macros allowed)."`
+	InsertQuorum      int           `env:"CLICKHOUSE_INSERT_QUORUM, default=0" flag:"clickhouse-insert-quorum" help:"On a cluster, replicas of each shard that must hold an insert before it counts as committed; 0: one (the others copy it in the background), so a run goes on with a replica down."`
+	DDLTimeout        time.Duration `env:"CLICKHOUSE_DDL_TIMEOUT, default=1m" flag:"clickhouse-ddl-timeout" help:"On a cluster, how long creating or altering tables ON CLUSTER waits for every host; existing tables need no such statement."`
 	SnapshotRetention int           `env:"WXSYNC_SNAPSHOT_RETENTION, default=7" flag:"snapshot-retention" help:"Complete snapshots kept per account and stream; older ones are dropped."`
 
 	Streams          string        `env:"WXSYNC_STREAMS, default=followers,users,tags,blacklist" flag:"streams" help:"Comma-separated streams to sync: followers, users, tags, blacklist."`
@@ -118,6 +125,17 @@ func (c Config) Validate(account bool) error {
 	}
 	if c.UsersMaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("WXSYNC_USERS_MAX_AGE %s: want a positive duration", c.UsersMaxAge))
+	}
+	if c.Cluster != "" {
+		if err := (schema.Cluster{Name: c.Cluster, ZKPath: c.ZKPath, Replica: c.Replica}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("CLICKHOUSE_CLUSTER, CLICKHOUSE_ZK_PATH, CLICKHOUSE_REPLICA: %w", err))
+		}
+		if c.DDLTimeout < time.Second {
+			errs = append(errs, fmt.Errorf("CLICKHOUSE_DDL_TIMEOUT %s: want at least 1s", c.DDLTimeout))
+		}
+	}
+	if c.InsertQuorum < 0 || c.InsertQuorum > 16 || (c.InsertQuorum > 1 && c.Cluster == "") {
+		errs = append(errs, fmt.Errorf("CLICKHOUSE_INSERT_QUORUM %d: want 0 to 16, and above 1 only with CLICKHOUSE_CLUSTER", c.InsertQuorum))
 	}
 	if c.SnapshotRetention < 1 {
 		errs = append(errs, fmt.Errorf("WXSYNC_SNAPSHOT_RETENTION %d: want at least 1", c.SnapshotRetention))
@@ -281,6 +299,14 @@ func (c Config) ValidateListen() error {
 		errs = append(errs, fmt.Errorf("WXSYNC_LISTEN_MAX_BODY %d: want 1024 to 10485760 bytes", c.ListenMaxBody))
 	}
 	return errors.Join(errs...)
+}
+
+// sinkConfig is the ClickHouse sink's part of the configuration.
+func (c Config) sinkConfig(log *slog.Logger) sink.Config {
+	return sink.Config{
+		DSN: c.DSN, Retention: c.SnapshotRetention, InsertMaxElapsed: c.InsertRetryTime, Logger: log,
+		Cluster: c.Cluster, ZKPath: c.ZKPath, Replica: c.Replica, InsertQuorum: c.InsertQuorum, DDLTimeout: c.DDLTimeout,
+	}
 }
 
 // streamList parses Streams: known names, each once, in run order.

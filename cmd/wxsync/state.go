@@ -129,13 +129,17 @@ func resetState(ctx context.Context, sk *sink.Sink, appid, stream string, stdout
 
 // openSink connects to ClickHouse and creates the tables if missing.
 func openSink(ctx context.Context, cfg Config, log *slog.Logger) (*sink.Sink, error) {
-	sk, err := sink.Open(ctx, sink.Config{DSN: cfg.DSN, Retention: cfg.SnapshotRetention, InsertMaxElapsed: cfg.InsertRetryTime, Logger: log})
+	sk, err := sink.Open(ctx, cfg.sinkConfig(log))
 	if err != nil {
 		return nil, kind.Mark(kind.Config, fmt.Errorf("ClickHouse: %w", err))
 	}
 	if err := sk.Migrate(ctx); err != nil {
 		sk.Close()
-		return nil, kind.Mark(kind.Config, fmt.Errorf("ClickHouse: create tables: %w", err))
+		err = fmt.Errorf("ClickHouse: create tables: %w", err)
+		if sink.Retryable(err) { // a host of the cluster down while a table is created
+			return nil, kind.Mark(kind.Temporary, err)
+		}
+		return nil, kind.Mark(kind.Config, err)
 	}
 	return sk, nil
 }

@@ -68,9 +68,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 		})
 	}
-	for _, s := range servers {
+	for i, s := range servers {
 		wg.Go(func() {
 			env := []string{sinktest.EnvDSN + "=" + s.dsn, sinktest.EnvSeen + "=" + s.seen}
+			if i > 0 { // the cluster tests use the cluster, not s: once is enough
+				env = append(env, sinktest.EnvClusterPass+"=0")
+			}
 			if err := goTest(ctx, flags, chPkgs, env, "[ClickHouse "+s.version+"] ", out, &mu); err != nil {
 				fail("ClickHouse " + s.version)
 			}
