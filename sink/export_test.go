@@ -11,3 +11,6 @@ import (
 func BuildColumns(st schema.Stream, appid string, snapshotID uint64, recs []arrow.Record) ([]any, int, error) {
 	return buildColumns(st, appid, snapshotID, recs)
 }
+
+// SortByKey exposes sortByKey to the tests of the insert order.
+func SortByKey(st schema.Stream, cols []any, n int) error { return sortByKey(st, cols, n) }
