@@ -14,3 +14,14 @@ func BuildColumns(st schema.Stream, appid string, snapshotID uint64, recs []arro
 
 // SortByKey exposes sortByKey to the tests of the insert order.
 func SortByKey(st schema.Stream, cols []any, n int) error { return sortByKey(st, cols, n) }
+
+// NewFreshSetOfHashes returns a FreshSet of the given hashes (in any
+// order, repeats allowed), for tests of its index; Contains looks a hash up.
+func NewFreshSetOfHashes(hashes []uint64) *FreshSet {
+	f := &FreshSet{hashes: hashes}
+	f.index()
+	return f
+}
+
+// Contains exposes FreshSet.contains.
+func (f *FreshSet) Contains(h uint64) bool { return f.contains(h) }
