@@ -45,6 +45,7 @@ type incrResult struct {
 	FollowersLoad  float64
 	SeedDuration   time.Duration
 	NeedFromFilter int
+	Synced         bool // the two syncs ran (not WXSYNC_BENCH_INCR_SYNC=0)
 }
 
 func (r incrResult) pageQuantile(q float64) time.Duration {
@@ -61,15 +62,17 @@ func (r incrResult) pageQuantile(q float64) time.Duration {
 // the per-page profile decision of the FreshSet (sink.LoadFreshProfiles)
 // is timed in this process over the account's pages, beside the old
 // per-page lookup. One round per size: a rerun fetches the new profiles,
-// after which none is new. `make bench-large`.
+// after which none is new. `make bench-large`. WXSYNC_BENCH_INCR_SYNC=0
+// times the decision only, without the syncs.
 func BenchmarkIncremental(b *testing.B) {
 	sizes := benchEnvInts(b, "WXSYNC_BENCH_INCR_SIZES", []int{1_000_000, 10_000_000})
+	syncs := os.Getenv("WXSYNC_BENCH_INCR_SYNC") != "0"
 	var results []incrResult
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("followers=%d", n), func(b *testing.B) {
 			var r incrResult
 			for i := 0; i < b.N; i++ {
-				r = benchIncremental(b, n)
+				r = benchIncremental(b, n, syncs)
 			}
 			b.ReportMetric(float64(r.Rerun.Wall.Nanoseconds()), "ns/op")
 			b.ReportMetric(float64(r.pageQuantile(0.5).Microseconds()), "page_decision_µs")
@@ -87,7 +90,7 @@ func BenchmarkIncremental(b *testing.B) {
 }
 
 // benchIncremental measures one account of n followers.
-func benchIncremental(b *testing.B, n int) incrResult {
+func benchIncremental(b *testing.B, n int, syncs bool) incrResult {
 	b.StopTimer()
 	opts := benchScaleOptions(n)
 	e := newEnv(b, opts)
@@ -98,7 +101,13 @@ func benchIncremental(b *testing.B, n int) incrResult {
 	r.SeedDuration = time.Since(start)
 	benchWaitMerges(b, e)
 	benchDecision(b, e, &r)
-
+	if !syncs {
+		b.Logf("n=%d: FreshSet of %d loaded in %.2fs, page decision median %v p90 %v (old lookup %v a page)",
+			n, r.FreshLen, r.Load.Seconds(), r.pageQuantile(0.5), r.pageQuantile(0.9), r.OldPage)
+		benchDropDatabase(b, e, e.sink.Database())
+		return r
+	}
+	r.Synced = true
 	benchWaitMerges(b, e)
 	start = time.Now()
 	benchRunStreams(b, e, &r.FollowersOnly, "followers")
@@ -259,17 +268,25 @@ func benchIncrementalReport(results []incrResult) string {
 		}
 		p("\n")
 	}
+	synced := func(f func(incrResult) string) func(incrResult) string {
+		return func(r incrResult) string {
+			if !r.Synced {
+				return "not run"
+			}
+			return f(r)
+		}
+	}
 	row("followers without a profile", func(r incrResult) string { return benchThousands(r.New) })
-	row("rerun wall time", func(r incrResult) string { return fmt.Sprintf("%.2f s", r.Rerun.Wall.Seconds()) })
-	row("followers-only sync wall time", func(r incrResult) string { return fmt.Sprintf("%.2f s", r.FollowersOnly.Wall.Seconds()) })
-	row("rerun / followers-only", func(r incrResult) string {
+	row("rerun wall time", synced(func(r incrResult) string { return fmt.Sprintf("%.2f s", r.Rerun.Wall.Seconds()) }))
+	row("followers-only sync wall time", synced(func(r incrResult) string { return fmt.Sprintf("%.2f s", r.FollowersOnly.Wall.Seconds()) }))
+	row("rerun / followers-only", synced(func(r incrResult) string {
 		return fmt.Sprintf("%.2f", r.Rerun.Wall.Seconds()/r.FollowersOnly.Wall.Seconds())
-	})
-	row("batchget calls (profiles asked)", func(r incrResult) string {
+	}))
+	row("batchget calls (profiles asked)", synced(func(r incrResult) string {
 		return fmt.Sprintf("%s (%s)", benchThousands(r.BatchGetCalls), benchThousands(r.BatchGetIDs))
-	})
-	row("ClickHouse, rerun's queries", func(r incrResult) string { return r.RerunCH.String() })
-	row("ClickHouse, followers-only sync", func(r incrResult) string { return r.FollowersCH.String() })
+	}))
+	row("ClickHouse, rerun's queries", synced(func(r incrResult) string { return r.RerunCH.String() }))
+	row("ClickHouse, followers-only sync", synced(func(r incrResult) string { return r.FollowersCH.String() }))
 	row("FreshSet: profiles, load time", func(r incrResult) string {
 		return fmt.Sprintf("%s, %.2f s", benchThousands(r.FreshLen), r.Load.Seconds())
 	})
@@ -277,15 +294,15 @@ func benchIncrementalReport(results []incrResult) string {
 		return fmt.Sprintf("%v / %v / %v", r.pageQuantile(0.5).Round(time.Microsecond), r.pageQuantile(0.9).Round(time.Microsecond), r.Pages[len(r.Pages)-1].Round(time.Microsecond))
 	})
 	row("old per-page lookup (FreshProfiles), mean of 3 pages", func(r incrResult) string { return r.OldPage.Round(time.Millisecond).String() })
-	row("host peak RSS, rerun / followers-only", func(r incrResult) string {
+	row("host peak RSS, rerun / followers-only", synced(func(r incrResult) string {
 		return fmt.Sprintf("%.1f / %.1f MiB", benchMiB(r.Rerun.HostPeakKB), benchMiB(r.FollowersOnly.HostPeakKB))
-	})
-	row("plugin peak RSS, rerun / followers-only", func(r incrResult) string {
+	}))
+	row("plugin peak RSS, rerun / followers-only", synced(func(r incrResult) string {
 		return fmt.Sprintf("%.1f / %.1f MiB", benchMiB(r.Rerun.PluginPeakKB), benchMiB(r.FollowersOnly.PluginPeakKB))
-	})
-	row("1-minute load before rerun / followers-only", func(r incrResult) string {
+	}))
+	row("1-minute load before rerun / followers-only", synced(func(r incrResult) string {
 		return fmt.Sprintf("%.2f / %.2f", r.Rerun.Load, r.FollowersOnly.Load)
-	})
+	}))
 	benchIncrementalTargets(p, results)
 	p("\nEach rerun fails the benchmark unless it asked batchget for exactly the followers without a profile,\n")
 	p("`wechat_users` then holds N profiles and the current snapshot N followers. The per-page decision in\n")
@@ -304,6 +321,10 @@ func benchIncrementalTargets(p func(string, ...any), results []incrResult) {
 		p("| per-page decision (median) at %s within %.1f× of %s | %v vs %v (%.2f×) | %s |\n", benchThousands(hi.N), benchDecisionMax,
 			benchThousands(lo.N), hi.pageQuantile(0.5).Round(time.Microsecond), lo.pageQuantile(0.5).Round(time.Microsecond), ratio, benchYesNo(ratio <= benchDecisionMax))
 	}
+	if !hi.Synced {
+		p("| rerun wall, RSS of the rerun at %s | not run (WXSYNC_BENCH_INCR_SYNC=0) | — |\n", benchThousands(hi.N))
+		return
+	}
 	ratio := hi.Rerun.Wall.Seconds() / hi.FollowersOnly.Wall.Seconds()
 	p("| rerun wall within %.1f× of a followers-only sync at %s | %.2f s vs %.2f s (%.2f×) | %s |\n", benchRerunMax, benchThousands(hi.N),
 		hi.Rerun.Wall.Seconds(), hi.FollowersOnly.Wall.Seconds(), ratio, benchYesNo(ratio <= benchRerunMax))
@@ -313,7 +334,7 @@ func benchIncrementalTargets(p func(string, ...any), results []incrResult) {
 	}{{"host", func(r incrResult) int64 { return r.Rerun.HostPeakKB }}, {"plugin", func(r incrResult) int64 { return r.Rerun.PluginPeakKB }}} {
 		mib := benchMiB(m.kb(hi))
 		p("| %s peak RSS of the rerun < %.0f MiB at %s | %.1f MiB | %s |\n", m.name, benchRSSLimitMiB, benchThousands(hi.N), mib, benchYesNo(mib < benchRSSLimitMiB))
-		if lo.N < hi.N {
+		if lo.N < hi.N && lo.Synced {
 			growth := float64(m.kb(hi))/float64(m.kb(lo)) - 1
 			p("| %s peak RSS of the rerun flat: at %s at most %.0f%% above %s | %.1f → %.1f MiB (%+.0f%%) | %s |\n", m.name, benchThousands(hi.N),
 				benchFlatGrowth*100, benchThousands(lo.N), benchMiB(m.kb(lo)), mib, growth*100, benchYesNo(growth <= benchFlatGrowth))
