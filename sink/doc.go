@@ -2,8 +2,11 @@
 // the ClickHouse connection (native protocol, LZ4), the migration of the
 // database (tables from package schema, the wechat_snapshots and
 // wxsync_state tables and the *_current views), the insertion of Arrow
-// record batches, the snapshot life cycle with its pruning, and the stored
-// sync state (the resumable cursor of each account and stream).
+// record batches (sent sorted by each table's key, so that ClickHouse
+// does not sort them), the snapshot life cycle with its pruning, the
+// stored sync state (the resumable cursor of each account and stream), and
+// the lookups of which profiles are fresh (FreshProfiles per page, or a
+// FreshSet loaded once per run).
 //
 // It must not touch: WeChat or its API (connector/), the plugin protocol
 // (plugin/), or the definition of columns. Every stream column and its DDL
