@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -55,6 +56,12 @@ func TestLoadFreshProfiles(t *testing.T) {
 	if e.Len() != 0 || e.Fresh("oFresh") {
 		t.Errorf("empty account: Len %d, Fresh(oFresh) %v", e.Len(), e.Fresh("oFresh"))
 	}
+	if need := e.Need([]string{"oFresh", "oNew"}); !slices.Equal(need, []string{"oFresh", "oNew"}) {
+		t.Errorf("empty account: Need = %q", need)
+	}
+	if need := f.Need([]string{"oNew", "oFresh", "oOld", "oBoth", "oAtCutoff", "oOther"}); !slices.Equal(need, []string{"oNew", "oOld", "oOther"}) {
+		t.Errorf("Need = %q, want oNew, oOld, oOther", need)
+	}
 }
 
 // On many profiles, stored twice (two parts, not merged), the set answers
@@ -93,10 +100,17 @@ func TestLoadFreshProfilesAgreesWithFreshProfiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var want []string
 		for _, id := range ids {
 			if f.Fresh(id) != fresh[id] {
 				t.Fatalf("Fresh(%s) = %v, FreshProfiles says %v", id, f.Fresh(id), fresh[id])
 			}
+			if !fresh[id] {
+				want = append(want, id)
+			}
+		}
+		if need := f.Need(ids); !slices.Equal(need, want) {
+			t.Fatalf("page %d: Need gave %d openids, FreshProfiles leaves %d", page, len(need), len(want))
 		}
 	}
 }

@@ -195,7 +195,8 @@ func benchAppendProfile(bld *array.RecordBuilder, openid string, at arrow.Timest
 
 // benchDecision times the profile decision of a rerun in this process:
 // loading the FreshSet once, then, page by page of the follower list, the
-// openids that need a profile (what the host's filter does with it); and
+// openids that need a profile (FreshSet.Need, what the host's filter
+// does with it); and
 // the old per-page lookup, FreshProfiles, over benchOldPages pages.
 func benchDecision(b *testing.B, e *env, r *incrResult) {
 	ctx := context.Background()
@@ -219,12 +220,7 @@ func benchDecision(b *testing.B, e *env, r *incrResult) {
 			page = append(page, e.sim.OpenID(uint64(i)))
 		}
 		t := time.Now()
-		need := make([]string, 0, len(page))
-		for _, id := range page {
-			if !fs.Fresh(id) {
-				need = append(need, id)
-			}
-		}
+		need := fs.Need(page)
 		r.Pages = append(r.Pages, time.Since(t))
 		r.NeedFromFilter += len(need)
 		if slices.Contains(old, lo/benchPageSize) {
