@@ -2,10 +2,13 @@
 // the ClickHouse connection (native protocol, LZ4), the migration of the
 // database, on one server or a cluster (tables from package schema, the wechat_snapshots and
 // wxsync_state tables, the *_current views and wechat_followers_live), the insertion of Arrow
-// record batches, the snapshot life cycle with its pruning, and the stored
-// sync state (the resumable cursor of each account and stream), the run
-// records (wxsync_runs), and the parsing and password redaction of its DSN
-// (ParseDSN, RedactDSN: the one place they are written).
+// record batches (sent sorted by each table's key, so that ClickHouse
+// does not sort them), the snapshot life cycle with its pruning, the
+// stored sync state (the resumable cursor of each account and stream), the
+// run records (wxsync_runs), the lookups of which profiles are fresh
+// (FreshProfiles per page, or a FreshSet loaded once per run), and the
+// parsing and password redaction of its DSN (ParseDSN, RedactDSN: the one
+// place they are written).
 //
 // It must not touch: WeChat or its API (connector/), the plugin protocol
 // (plugin/; it takes only the run statuses from plugin/kind's table), or
