@@ -5,6 +5,10 @@
 //
 // The wire messages are defined once, in pb/source.proto.
 //
+// A source that receives pushes also implements Listener: the host starts
+// it with Client.Listen and commits what it receives through the ListenHost
+// it serves on go-plugin's broker (CommitEvents, CommitUsers).
+//
 // It knows nothing about WeChat (connector/) or ClickHouse (sink/): it only
 // moves batches, checkpoints, progress and errors between two processes.
 // Its subpackages: kind, the error vocabulary and its one table (kind →

@@ -14,6 +14,9 @@ const (
 	Users     = "users"
 	Tags      = "tags"
 	Blacklist = "blacklist"
+	// FollowEvents is the stream `wxsync listen` writes from the account's
+	// message pushes; no sync walks it (see Pushed).
+	FollowEvents = "follow_events"
 )
 
 // Column names that more than one stream shares.
@@ -38,6 +41,9 @@ const (
 	Snapshot Kind = iota + 1
 	// Latest tables keep one row per key; the newest version wins.
 	Latest
+	// Events tables keep one row per event, deduplicated on the event's
+	// identity (the sorting key), partitioned by month of the event.
+	Events
 )
 
 // Stream describes one stream: the Arrow schema of its rows and the table
@@ -56,6 +62,12 @@ type Stream struct {
 	OrderBy []string
 	// Version is the ReplacingMergeTree version column ("" for none).
 	Version string
+	// ShardBy are the columns whose cityHash64 picks a row's shard on a
+	// cluster (see ClusterTables). They must be a subset of OrderBy, so
+	// that every version of a key lands on one shard and FINAL, applied
+	// per shard, is exact. Empty means all of OrderBy, which is always
+	// exact: a table added later is sharded correctly without a word.
+	ShardBy []string
 	// CurrentView is the view of each account's latest complete snapshot
 	// (Snapshot streams only).
 	CurrentView string
@@ -95,6 +107,9 @@ func All() []Stream {
 			Doc:     "Every follower's openid, one complete list per snapshot (GET /cgi-bin/user/get).",
 			Schema:  openIDListSchema(),
 			OrderBy: []string{ColAppID, ColSnapshotID, ColOpenID},
+			// Not by snapshot: a follower stays on one shard from snapshot
+			// to snapshot, beside its profile and blacklist rows.
+			ShardBy: []string{ColAppID, ColOpenID},
 		},
 		{
 			Name: Users, Table: "wechat_users", Kind: Latest,
@@ -116,6 +131,7 @@ func All() []Stream {
 			}, nil),
 			OrderBy: []string{ColAppID, ColOpenID},
 			Version: ColFetchedAt,
+			ShardBy: []string{ColAppID, ColOpenID},
 		},
 		{
 			Name: Tags, Table: "wechat_tags", Kind: Latest,
@@ -129,15 +145,52 @@ func All() []Stream {
 			}, nil),
 			OrderBy: []string{ColAppID, "id"},
 			Version: ColFetchedAt,
+			// A few hundred rows per account: one shard holds them all, so
+			// that the latest fetch (max(fetched_at)) is read from one place.
+			ShardBy: []string{ColAppID},
 		},
 		{
 			Name: Blacklist, Table: "wechat_blacklist", Kind: Snapshot, CurrentView: "wechat_blacklist_current",
 			Doc:     "Every blacklisted openid, one complete list per snapshot (POST /cgi-bin/tags/members/getblacklist).",
 			Schema:  openIDListSchema(),
 			OrderBy: []string{ColAppID, ColSnapshotID, ColOpenID},
+			ShardBy: []string{ColAppID, ColOpenID},
 		},
 	}
 }
+
+// FollowEventsTable is the table of the follow_events stream.
+const FollowEventsTable = "wechat_follow_events"
+
+// FollowersLiveView is the view of each account's followers now: its
+// latest complete followers snapshot corrected by the follow events since
+// that snapshot began (sink.LiveViewDDL).
+const FollowersLiveView = "wechat_followers_live"
+
+// Pushed returns the streams that arrive by push (wxsync listen), not by a
+// sync's walk: All and Names leave them out, so that no sync asks for them.
+func Pushed() []Stream {
+	return []Stream{{
+		Name: FollowEvents, Table: FollowEventsTable, Kind: Events,
+		Doc: "Every follow event pushed by WeChat (subscribe, unsubscribe, SCAN), once per event identity after FINAL (wxsync listen).",
+		Schema: arrow.NewSchema([]arrow.Field{
+			sinkField(ColAppID, str),
+			field(ColOpenID, str),
+			field("event", str),
+			field("create_time", tsSeconds),
+			field("event_key", str),
+			field("event_key_raw", str),
+			field("ticket", str),
+			field("received_at", tsSeconds),
+		}, nil),
+		// The identity of connector/push's Message.ID, the account first:
+		// WeChat's retries and several receivers leave one row.
+		OrderBy: []string{ColAppID, ColOpenID, "create_time", "event", "event_key_raw"},
+	}}
+}
+
+// FollowEventsStream returns the follow_events stream.
+func FollowEventsStream() Stream { return Pushed()[0] }
 
 // Names returns the names of all streams, in run order.
 func Names() []string {
@@ -226,15 +279,27 @@ func (s Stream) Columns() []string {
 }
 
 // CreateTable returns the CREATE TABLE IF NOT EXISTS statement for the
-// stream's table in database db. It runs on ClickHouse 18.16 and current
-// releases alike.
+// stream's table in database db, on one server. It runs on ClickHouse 18.16
+// and current releases alike. ClusterTables derives the cluster form from
+// the same parts.
 func (s Stream) CreateTable(db string) (string, error) {
 	qdb, err := Ident(db)
 	if err != nil {
 		return "", err
 	}
+	engine := "ReplacingMergeTree"
+	if s.Version != "" {
+		engine += fmt.Sprintf("(`%s`)", s.Version)
+	}
+	return s.createTable(fmt.Sprintf("%s.`%s`", qdb, s.Table), engine)
+}
+
+// createTable is the one DDL generator: the columns, the engine given, the
+// partitioning and the sorting key of s, for the table called qname (already
+// quoted, with ON CLUSTER appended when it applies).
+func (s Stream) createTable(qname, engine string) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.`%s` (\n", qdb, s.Table)
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n", qname)
 	for i, f := range s.Schema.Fields() {
 		ct, err := ColumnType(f.Type)
 		if err != nil {
@@ -246,19 +311,25 @@ func (s Stream) CreateTable(db string) (string, error) {
 		}
 		fmt.Fprintf(&b, "    `%s` %s%s\n", f.Name, ct, sep)
 	}
-	b.WriteString(") ENGINE = ReplacingMergeTree")
-	if s.Version != "" {
-		fmt.Fprintf(&b, "(`%s`)", s.Version)
-	}
-	if s.Kind == Snapshot {
+	b.WriteString(") ENGINE = " + engine)
+	switch s.Kind {
+	case Snapshot:
 		// One partition per snapshot makes pruning an old snapshot a cheap
 		// DROP PARTITION. Snapshot ids are unique across accounts.
 		fmt.Fprintf(&b, "\nPARTITION BY `%s`", ColSnapshotID)
+	case Events:
+		// A month per partition: an event's identity holds its time, so its
+		// duplicates always share a partition and merge away.
+		b.WriteString("\nPARTITION BY toYYYYMM(`create_time`)")
 	}
-	order := make([]string, len(s.OrderBy))
-	for i, c := range s.OrderBy {
-		order[i] = "`" + c + "`"
-	}
-	fmt.Fprintf(&b, "\nORDER BY (%s)", strings.Join(order, ", "))
+	fmt.Fprintf(&b, "\nORDER BY (%s)", quoteList(s.OrderBy))
 	return b.String(), nil
+}
+
+func quoteList(cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = "`" + c + "`"
+	}
+	return strings.Join(q, ", ")
 }

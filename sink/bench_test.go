@@ -1,7 +1,10 @@
 package sink_test
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 
@@ -33,4 +36,32 @@ func BenchmarkInsertFollowers(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkSortByKey sorts the columns of a 100,000-row followers insert
+// (the host's largest) whose openids share a 6-byte prefix, as an
+// account's do, and come in no order.
+func BenchmarkSortByKey(b *testing.B) {
+	const rows = 100_000
+	st := sinktest.Stream(b, schema.Followers)
+	rng := rand.New(rand.NewPCG(1, 1))
+	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	ids := make([]string, rows)
+	for i := range ids {
+		buf := []byte("oGZUI0")
+		for range 22 {
+			buf = append(buf, b64[rng.IntN(64)])
+		}
+		ids[i] = string(buf)
+	}
+	at := make([]time.Time, rows)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cols := []any{nil, nil, slices.Clone(ids), at}
+		if err := sink.SortByKey(st, cols, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/wxsync/wxsync/schema"
 )
 
 // Defaults of Config.
@@ -17,6 +19,9 @@ const (
 	// DefaultInsertMaxElapsed is how long a failing write is retried when
 	// Config.InsertMaxElapsed is zero.
 	DefaultInsertMaxElapsed = 2 * time.Minute
+	// DefaultDDLTimeout bounds how long an ON CLUSTER statement waits for
+	// every host when Config.DDLTimeout is zero.
+	DefaultDDLTimeout = time.Minute
 )
 
 // Config configures a Sink. Zero values mean the defaults.
@@ -34,6 +39,35 @@ type Config struct {
 	InsertMaxElapsed time.Duration
 	// Logger receives the sink's and the driver's log. Default: discard.
 	Logger *slog.Logger
+
+	// Cluster, when set, is the name of a cluster in the servers'
+	// <remote_servers>: every table is then created ON CLUSTER as a
+	// Replicated local table (<table>_local) with a Distributed table in
+	// front under the table's own name, and every insert waits until its
+	// rows are on their shards. Empty: one server, plain tables.
+	Cluster string
+	// ZKPath is the ZooKeeper path template of the replicated tables
+	// (default schema.DefaultZKPath); the sink fills {database} and
+	// {table}, the servers the other macros.
+	ZKPath string
+	// Replica is the replica name template (default schema.DefaultReplica).
+	Replica string
+	// InsertQuorum, when above 1, makes every insert wait until that many
+	// replicas of each shard hold the rows (ClickHouse's insert_quorum).
+	// 0 or 1: one replica per shard, the others copy in the background.
+	InsertQuorum int
+	// DDLTimeout bounds how long an ON CLUSTER statement waits for every
+	// host (distributed_ddl_task_timeout). Default DefaultDDLTimeout.
+	DDLTimeout time.Duration
+}
+
+// cluster returns the schema.Cluster of c, nil when c is single-server.
+func (c Config) cluster() *schema.Cluster {
+	if c.Cluster == "" {
+		return nil
+	}
+	cl := schema.Cluster{Name: c.Cluster, ZKPath: c.ZKPath, Replica: c.Replica}.WithDefaults()
+	return &cl
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -43,6 +77,9 @@ func DefaultConfig() Config {
 		Retention:        DefaultRetention,
 		InsertMaxElapsed: DefaultInsertMaxElapsed,
 		Logger:           slog.New(slog.DiscardHandler),
+		ZKPath:           schema.DefaultZKPath,
+		Replica:          schema.DefaultReplica,
+		DDLTimeout:       DefaultDDLTimeout,
 	}
 }
 
@@ -61,12 +98,22 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = d.Logger
 	}
+	if c.ZKPath == "" {
+		c.ZKPath = d.ZKPath
+	}
+	if c.Replica == "" {
+		c.Replica = d.Replica
+	}
+	if c.DDLTimeout == 0 {
+		c.DDLTimeout = d.DDLTimeout
+	}
 	return c
 }
 
 // Validate reports whether c, with its zero fields defaulted, is usable: a
-// DSN that parses (native protocol, valid database name), Retention >= 1
-// and a positive InsertMaxElapsed. Its errors never contain the password.
+// DSN that parses (native protocol, valid database name), Retention >= 1,
+// a positive InsertMaxElapsed, and on a cluster a valid cluster name, ZooKeeper
+// path and replica, and an insert quorum of 0 to 16. Its errors never contain the password.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
@@ -78,6 +125,20 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := parseDSN(c.DSN); err != nil {
 		errs = append(errs, err)
+	}
+	if cl := c.cluster(); cl != nil {
+		if err := cl.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.InsertQuorum < 0 || c.InsertQuorum > 16 {
+		errs = append(errs, fmt.Errorf("insert quorum must be 0 to 16, got %d", c.InsertQuorum))
+	}
+	if c.InsertQuorum > 1 && c.Cluster == "" {
+		errs = append(errs, errors.New("an insert quorum needs a cluster (replicated tables)"))
+	}
+	if c.DDLTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("DDL timeout must be at least 1s, got %s", c.DDLTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sink config: %w", err)

@@ -1,11 +1,14 @@
 // Package sink writes what a source plugin sends into ClickHouse: it owns
 // the ClickHouse connection (native protocol, LZ4), the migration of the
-// database (tables from package schema, the wechat_snapshots and
-// wxsync_state tables and the *_current views), the insertion of Arrow
-// record batches, the snapshot life cycle with its pruning, and the stored
-// sync state (the resumable cursor of each account and stream), the run
-// records (wxsync_runs), and the parsing and password redaction of its DSN
-// (ParseDSN, RedactDSN: the one place they are written).
+// database, on one server or a cluster (tables from package schema, the wechat_snapshots and
+// wxsync_state tables, the *_current views and wechat_followers_live), the insertion of Arrow
+// record batches (sent sorted by each table's key, so that ClickHouse
+// does not sort them), the snapshot life cycle with its pruning, the
+// stored sync state (the resumable cursor of each account and stream), the
+// run records (wxsync_runs), the lookups of which profiles are fresh
+// (FreshProfiles per page, or a FreshSet loaded once per run), and the
+// parsing and password redaction of its DSN (ParseDSN, RedactDSN: the one
+// place they are written).
 //
 // It must not touch: WeChat or its API (connector/), the plugin protocol
 // (plugin/; it takes only the run statuses from plugin/kind's table), or
@@ -43,6 +46,17 @@
 // <table>_current views show, for every account, the snapshot with the
 // highest id among those with complete = 1, so a newer snapshot that is
 // still being written never hides the last complete one.
+//
+// # Cluster mode
+//
+// With Config.Cluster set, Migrate creates every table ON CLUSTER as a
+// Replicated local table (<table>_local, DDL from schema.Stream.ClusterTables)
+// behind a Distributed table of the table's own name, and the views ON
+// CLUSTER with GLOBAL IN; every other statement is the same as on one server.
+// The session makes distributed inserts synchronous, turns off replicated
+// block deduplication and reads and writes each shard on its first replica
+// alive (cluster.go says why). Migrate sends no ON CLUSTER statement when
+// every object exists, and bounds each one by Config.DDLTimeout.
 //
 // # Retries
 //

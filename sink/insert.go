@@ -37,7 +37,9 @@ func (e *NotCommittedError) Unwrap() error { return e.Err }
 
 // Insert writes recs, record batches of st.SourceSchema(), into st's table
 // as one batch, in st.Schema column order, filling appid and (for Snapshot
-// streams) snapshot_id itself; snapshotID is ignored by Latest streams.
+// streams) snapshot_id itself; snapshotID is ignored by Latest streams. The
+// rows are sent sorted by the table's key (stably), so that ClickHouse does
+// not have to sort them.
 // It returns the number of rows written.
 //
 // A batch whose schema differs from st.SourceSchema(), or that holds a
@@ -62,6 +64,9 @@ func (s *Sink) Insert(ctx context.Context, st schema.Stream, appid string, snaps
 	}
 	if n == 0 {
 		return 0, nil
+	}
+	if err := sortByKey(st, cols, n); err != nil {
+		return 0, fmt.Errorf("insert %s for %s: %w", st.Name, appid, err)
 	}
 	query := fmt.Sprintf("INSERT INTO %s.%s (%s)", s.qdb, qtable, strings.Join(st.Columns(), ", "))
 	what := fmt.Sprintf("insert %d rows into %s.%s", n, s.db, st.Table)

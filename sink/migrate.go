@@ -116,13 +116,24 @@ func runsTable() schema.Stream {
 // tables returns every table Migrate manages: the streams', then the
 // bookkeeping ones.
 func tables() []schema.Stream {
-	return append(schema.All(), snapshotsTable(), stateTable(), runsTable())
+	return append(append(schema.All(), schema.Pushed()...), snapshotsTable(), stateTable(), runsTable())
 }
 
 // CurrentViewDDL returns the CREATE VIEW IF NOT EXISTS statement of the
-// Snapshot stream st's current view in database db: for every account, the
-// rows of its newest complete snapshot.
+// Snapshot stream st's current view in database db on one server: for every
+// account, the rows of its newest complete snapshot.
 func CurrentViewDDL(db string, st schema.Stream) (string, error) {
+	return currentViewDDL(db, st, nil)
+}
+
+// currentViewDDL is CurrentViewDDL, ON CLUSTER c when c is not nil. On a
+// cluster the view reads the Distributed tables, and its subquery is a
+// GLOBAL IN: run once, by the server the view is queried on, and sent to
+// the shards (a plain IN over a Distributed table inside a query over
+// another is refused, distributed_product_mode = deny). FINAL is applied
+// per shard, which is exact because each table is sharded by a subset of
+// its sorting key (schema.Stream.ShardBy).
+func currentViewDDL(db string, st schema.Stream, c *schema.Cluster) (string, error) {
 	if st.Kind != schema.Snapshot || st.CurrentView == "" {
 		return "", fmt.Errorf("stream %s has no current view", st.Name)
 	}
@@ -143,13 +154,17 @@ func CurrentViewDDL(db string, st schema.Stream) (string, error) {
 	if _, err := schema.Ident(st.Name); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s AS\n"+
+	in := "IN"
+	if c != nil {
+		in = "GLOBAL IN"
+	}
+	return fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s%s AS\n"+
 		"SELECT %s\nFROM %s.%s FINAL\n"+
-		"WHERE (`appid`, `snapshot_id`) IN (\n"+
+		"WHERE (`appid`, `snapshot_id`) %s (\n"+
 		"    SELECT `appid`, max(`snapshot_id`) FROM %s.`%s` FINAL\n"+
 		"    WHERE `stream` = '%s' AND `complete` = %d\n"+
 		"    GROUP BY `appid`)",
-		qdb, qview, strings.Join(st.Columns(), ", "), qdb, qtable,
+		qdb, qview, clusterClause(c), strings.Join(st.Columns(), ", "), qdb, qtable, in,
 		qdb, SnapshotsTable, st.Name, SnapshotComplete), nil
 }
 
@@ -159,7 +174,16 @@ func CurrentViewDDL(db string, st schema.Stream) (string, error) {
 // existing table lacks (ALTER TABLE ... ADD COLUMN). A column whose type differs
 // from the schema's is an error: Migrate never changes a type. Columns the
 // schema does not know are left alone. An existing view is not replaced.
+//
+// On a cluster (Config.Cluster) every object is created ON CLUSTER: see
+// migrateCluster.
 func (s *Sink) Migrate(ctx context.Context) error {
+	if s.cluster != nil {
+		if err := s.migrateCluster(ctx); err != nil {
+			return fmt.Errorf("migrate %s: %w", s.db, err)
+		}
+		return nil
+	}
 	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.qdb); err != nil {
 		return fmt.Errorf("migrate: create database %s: %w", s.db, err)
 	}
@@ -184,6 +208,13 @@ func (s *Sink) Migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate %s: create view %s: %w", s.db, st.CurrentView, err)
 		}
 	}
+	ddl, err := LiveViewDDL(s.db)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.db, err)
+	}
+	if err := s.conn.Exec(ctx, ddl); err != nil {
+		return fmt.Errorf("migrate %s: create view %s: %w", s.db, schema.FollowersLiveView, err)
+	}
 	return nil
 }
 
@@ -204,31 +235,46 @@ func (s *Sink) migrateTable(ctx context.Context, st schema.Stream) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	add, err := missingColumns(s.db, st.Table, st, have)
+	errs := []error{err}
+	for _, a := range add {
+		alter := fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s", s.qdb, qtable, a)
+		if err := s.conn.Exec(ctx, alter); err != nil {
+			errs = append(errs, fmt.Errorf("table %s: add column %s: %w", st.Table, a, err))
+			continue
+		}
+		s.log.Info("clickhouse column added", "database", s.db, "table", st.Table, "column", a)
+	}
+	return errors.Join(errs...)
+}
+
+// missingColumns compares the columns table has (name to type) with st's
+// schema: it returns the "`name` Type" clause of each column the table
+// lacks, and an error for each column whose type differs.
+func missingColumns(db, table string, st schema.Stream, have map[string]string) ([]string, error) {
+	var (
+		add  []string
+		errs []error
+	)
 	for _, f := range st.Schema.Fields() {
 		want, err := schema.ColumnType(f.Type)
 		if err != nil {
-			return fmt.Errorf("table %s column %s: %w", st.Table, f.Name, err)
+			return nil, fmt.Errorf("table %s column %s: %w", table, f.Name, err)
 		}
 		got, ok := have[f.Name]
 		switch {
 		case !ok:
 			qcol, err := schema.Ident(f.Name)
 			if err != nil {
-				return fmt.Errorf("table %s: %w", st.Table, err)
+				return nil, fmt.Errorf("table %s: %w", table, err)
 			}
-			alter := fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s %s", s.qdb, qtable, qcol, want)
-			if err := s.conn.Exec(ctx, alter); err != nil {
-				errs = append(errs, fmt.Errorf("table %s: add column %s %s: %w", st.Table, f.Name, want, err))
-				continue
-			}
-			s.log.Info("clickhouse column added", "database", s.db, "table", st.Table, "column", f.Name, "type", want)
+			add = append(add, qcol+" "+want)
 		case got != want:
 			errs = append(errs, fmt.Errorf("table %s.%s column %s has type %s but the schema wants %s: migrate never changes a column's type; alter or recreate the table by hand",
-				s.db, st.Table, f.Name, got, want))
+				db, table, f.Name, got, want))
 		}
 	}
-	return errors.Join(errs...)
+	return add, errors.Join(errs...)
 }
 
 // tableColumns returns the columns of table in the sink's database, name

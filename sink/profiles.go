@@ -29,7 +29,7 @@ func (s *Sink) FreshProfiles(ctx context.Context, appid string, openids []string
 			return nil, fmt.Errorf("look up profiles: %w", err)
 		}
 	}
-	q := fmt.Sprintf("SELECT `openid` FROM %s.`wechat_users` WHERE `appid` = ? AND `openid` IN (SELECT `openid` FROM `wxsync_openids`) GROUP BY `openid` HAVING max(`fetched_at`) >= ?", s.qdb)
+	q := fmt.Sprintf("SELECT `openid` FROM %s.`wechat_users` WHERE `appid` = ? AND `openid` %s (SELECT `openid` FROM `wxsync_openids`) GROUP BY `openid` HAVING max(`fetched_at`) >= ?", s.qdb, s.globalIn())
 	err = s.retry(ctx, "look up profiles", func(ctx context.Context) error {
 		clear(fresh)
 		rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(ids)), q, appid, since.UTC())

@@ -20,13 +20,15 @@ const defaultDialTimeout = 10 * time.Second
 // Sink writes streams, snapshots and state into one ClickHouse database.
 // It is safe for concurrent use.
 type Sink struct {
-	conn   driver.Conn
-	db     string // validated database name
-	qdb    string // back-quoted database name
-	cfg    Config
-	log    *slog.Logger
-	vmu    sync.Mutex
-	lastID uint64 // last version or snapshot id handed out by this Sink
+	conn driver.Conn
+	db   string // validated database name
+	qdb  string // back-quoted database name
+	cfg  Config
+	log  *slog.Logger
+	// cluster is nil on one server; see Config.Cluster.
+	cluster *schema.Cluster
+	vmu     sync.Mutex
+	lastID  uint64 // last version or snapshot id handed out by this Sink
 }
 
 // Open parses cfg.DSN, connects to ClickHouse with the native protocol and
@@ -51,8 +53,16 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = defaultDialTimeout
 	}
+	if cfg.Cluster != "" {
+		opts.Settings = clusterSettings(cfg, opts.Settings)
+	}
 	where := fmt.Sprintf("%s as %q, database %s", strings.Join(opts.Addr, ","), opts.Auth.Username, db)
-	conn, err := clickhouse.Open(opts)
+	var conn driver.Conn
+	if cfg.Cluster != "" {
+		conn, err = openCluster(opts)
+	} else {
+		conn, err = clickhouse.Open(opts)
+	}
 	if err != nil {
 		return nil, redact(fmt.Errorf("open clickhouse sink: connect to %s: %w", where, err), secrets)
 	}
@@ -61,7 +71,13 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, redact(fmt.Errorf("open clickhouse sink: ping %s: %w", where, err), secrets)
 	}
 	qdb, _ := schema.Ident(db) // validated by parseDSN
-	s := &Sink{conn: conn, db: db, qdb: qdb, cfg: cfg, log: cfg.Logger}
+	s := &Sink{conn: conn, db: db, qdb: qdb, cfg: cfg, log: cfg.Logger, cluster: cfg.cluster()}
+	if s.cluster != nil {
+		if err := s.checkCluster(ctx); err != nil {
+			_ = conn.Close()
+			return nil, redact(fmt.Errorf("open clickhouse sink: %s: %w", where, err), secrets)
+		}
+	}
 	s.log.Debug("clickhouse sink open", "addr", strings.Join(opts.Addr, ","), "database", db)
 	return s, nil
 }

@@ -229,7 +229,7 @@ func (s *Sink) prune(ctx context.Context, st schema.Stream, appid string) error 
 					"table", st.Table, "partition", pid, "appid", appid, "foreign_rows", others)
 				continue
 			}
-			if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID ?", s.qdb, qtable), pid); err != nil {
+			if err := s.dropPartition(ctx, st.Table, pid); err != nil {
 				return fmt.Errorf("drop partition %s of %s: %w", pid, st.Table, err)
 			}
 			s.log.Info("snapshot pruned", "table", st.Table, "appid", appid, "snapshot_id", sn.ID, "status", sn.Status)
@@ -247,9 +247,11 @@ func (s *Sink) prune(ctx context.Context, st schema.Stream, appid string) error 
 	return nil
 }
 
-// activePartitions returns the ids of the active partitions of table.
+// activePartitions returns the ids of the active partitions of table (on a
+// cluster: of its local table, on any shard).
 func (s *Sink) activePartitions(ctx context.Context, table string) (map[string]bool, error) {
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND table = ? AND active = 1", s.db, table)
+	holder, from := s.partitionsSource(table)
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition_id FROM "+from+" WHERE database = ? AND table = ? AND active = 1", s.db, holder)
 	if err != nil {
 		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
 	}

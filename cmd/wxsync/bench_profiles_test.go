@@ -47,7 +47,7 @@ func (p profileBench) target() float64 {
 // BenchmarkProfiles syncs 1,000,000 followers with their profiles (the
 // users stream: batchget, 100 a call, 8 in flight) at each of
 // benchProfileLatencies, and with WXSYNC_BENCH_OUT set writes its section
-// of docs/benchmarks.md (see benchSpliceProfiles). WXSYNC_BENCH_PROFILE_FOLLOWERS
+// of docs/benchmarks.md (see benchSplice). WXSYNC_BENCH_PROFILE_FOLLOWERS
 // shrinks the account for a quick look.
 func BenchmarkProfiles(b *testing.B) {
 	n := 1_000_000
@@ -81,7 +81,7 @@ func BenchmarkProfiles(b *testing.B) {
 	if out == "" || b.Failed() || len(results) != len(benchProfileLatencies) {
 		return
 	}
-	if err := benchSpliceProfiles(out, benchProfilesReport(results)); err != nil {
+	if err := benchSplice(out, "BenchmarkProfiles", benchProfilesReport(results)); err != nil {
 		b.Fatalf("write %s: %v", out, err)
 	}
 	b.Logf("wrote the profiles section of %s", out)
@@ -132,34 +132,51 @@ func benchProfiles(b *testing.B, n int, lat time.Duration) profileBench {
 	return p
 }
 
-// The profiles section of docs/benchmarks.md sits between these markers,
-// so that BenchmarkProfiles and BenchmarkSync can each rewrite their own
-// part of the file, run together (`make bench`) or alone.
-const (
-	benchProfilesBegin = "<!-- BenchmarkProfiles: begin -->"
-	benchProfilesEnd   = "<!-- BenchmarkProfiles: end -->"
-)
+// Each benchmark other than BenchmarkSync writes its own section of
+// docs/benchmarks.md, between markers named after it, so that each can
+// rewrite its part of the file, run together or alone; BenchmarkSync
+// rewrites the rest and keeps every section.
+func benchBegin(name string) string { return "<!-- " + name + ": begin -->" }
+func benchEnd(name string) string   { return "<!-- " + name + ": end -->" }
 
-// benchSpliceProfiles puts section in place of the profiles section of the
-// file at path, or at its end when it has none.
-func benchSpliceProfiles(path, section string) error {
+// benchSections are the benchmarks with a section of their own, in the
+// order the file lists them.
+var benchSections = []string{"BenchmarkProfiles", "BenchmarkScale", "BenchmarkIncremental"}
+
+// benchSplice puts section (markers included) in place of name's section
+// of the file at path; without one, the sections are put back in the
+// order of benchSections, after the rest.
+func benchSplice(path, name, section string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	rest, _ := benchCutProfiles(string(old))
-	return os.WriteFile(path, []byte(strings.TrimRight(rest, "\n")+"\n\n"+section), 0o644)
+	rest := string(old)
+	have := map[string]string{}
+	for _, n := range benchSections {
+		var sec string
+		rest, sec = benchCut(rest, n)
+		have[n] = sec
+	}
+	have[name] = strings.TrimRight(section, "\n") + "\n"
+	out := strings.TrimRight(rest, "\n") + "\n"
+	for _, n := range benchSections {
+		if have[n] != "" {
+			out += "\n" + have[n]
+		}
+	}
+	return os.WriteFile(path, []byte(out), 0o644)
 }
 
-// benchCutProfiles splits doc into what lies outside its profiles section
-// and the section itself (markers included), "" when it has none.
-func benchCutProfiles(doc string) (rest, section string) {
-	i := strings.Index(doc, benchProfilesBegin)
-	j := strings.Index(doc, benchProfilesEnd)
+// benchCut splits doc into what lies outside name's section and the
+// section itself (markers included), "" when it has none.
+func benchCut(doc, name string) (rest, section string) {
+	i := strings.Index(doc, benchBegin(name))
+	j := strings.Index(doc, benchEnd(name))
 	if i < 0 || j < i {
 		return doc, ""
 	}
-	j += len(benchProfilesEnd)
+	j += len(benchEnd(name))
 	return doc[:i] + strings.TrimLeft(doc[j:], "\n"), strings.TrimRight(doc[i:j], "\n") + "\n"
 }
 
@@ -167,7 +184,7 @@ func benchCutProfiles(doc string) (rest, section string) {
 func benchProfilesReport(results []profileBench) string {
 	var s strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&s, format, args...) }
-	p("%s\n## Profiles\n\n", benchProfilesBegin)
+	p("%s\n## Profiles\n\n", benchBegin("BenchmarkProfiles"))
 	p("Written by `BenchmarkProfiles` (`cmd/wxsync/bench_profiles_test.go`) in `make bench` on %s, on the\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	p("machine above (wxsync %s).\n\n", benchRevision())
 	p("One `wxsync sync` of the followers and users streams into an empty database: the follower walk and,\n")
@@ -186,6 +203,6 @@ func benchProfilesReport(results []profileBench) string {
 	p("\nThe profile phase runs from the arrival of the first batchget call at wxsim to the arrival of the\n")
 	p("last; calls/s = (calls − 1) / that time. Each run fails the benchmark unless it made exactly\n")
 	p("ceil(N / 100) batchget calls and `wechat_users` then holds N profiles. \"load before\" is the\n")
-	p("1-minute load average just before the sync.\n%s\n", benchProfilesEnd)
+	p("1-minute load average just before the sync.\n%s\n", benchEnd("BenchmarkProfiles"))
 	return s.String()
 }

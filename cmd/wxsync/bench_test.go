@@ -142,11 +142,15 @@ func BenchmarkSync(b *testing.B) {
 	if out == "" || b.Failed() || len(results) == 0 {
 		return
 	}
-	// The profiles section, BenchmarkProfiles' own, stays as it is.
+	// The other benchmarks' sections stay as they are.
 	report := benchReport(b, results)
 	if old, err := os.ReadFile(out); err == nil {
-		if _, section := benchCutProfiles(string(old)); section != "" {
-			report = strings.TrimRight(report, "\n") + "\n\n" + section
+		rest := string(old)
+		for _, name := range benchSections {
+			var section string
+			if rest, section = benchCut(rest, name); section != "" {
+				report = strings.TrimRight(report, "\n") + "\n\n" + section
+			}
 		}
 	}
 	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
@@ -229,8 +233,13 @@ func benchTimeSync(b *testing.B, e *env) time.Duration {
 // benchmark's op) while sampling the host and its plugin every
 // benchSamplePoll: peak RSS and CPU time.
 func benchRunSync(b *testing.B, e *env, r *benchRound) {
+	benchRunStreams(b, e, r, "followers")
+}
+
+// benchRunStreams is benchRunSync for the given WXSYNC_STREAMS.
+func benchRunStreams(b *testing.B, e *env, r *benchRound, streams string) {
 	var out bytes.Buffer
-	cmd := e.command(&out, []string{"WXSYNC_STREAMS=followers"}, "sync")
+	cmd := e.command(&out, []string{"WXSYNC_STREAMS=" + streams}, "sync")
 	r.Load = benchLoadAvg()
 	b.StartTimer()
 	start := time.Now()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wxsync/wxsync/plugin"
 	"github.com/wxsync/wxsync/plugin/host"
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/sink"
 )
 
@@ -22,10 +23,10 @@ type checkLine struct {
 // and ClickHouse. It exits 0 when nothing failed, 78 otherwise.
 func runCheck(ctx context.Context, cfg Config, _ any, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
-		return &usageError{fmt.Errorf("unexpected argument %q", args[0])}
+		return kind.Mark(kind.Usage, fmt.Errorf("unexpected argument %q", args[0]))
 	}
 	if err := cfg.Validate(true); err != nil {
-		return &configError{err}
+		return kind.Mark(kind.Config, err)
 	}
 	var lines []checkLine
 	add := func(ok bool, name, msg string) {
@@ -64,7 +65,7 @@ func runCheck(ctx context.Context, cfg Config, _ any, args []string, stdout, std
 	}
 
 	// ClickHouse.
-	if sk, err := sink.Open(ctx, sink.Config{DSN: cfg.DSN}); err != nil {
+	if sk, err := sink.Open(ctx, cfg.sinkConfig(nil)); err != nil {
 		add(false, "clickhouse", err.Error())
 	} else {
 		defer sk.Close()
@@ -88,7 +89,7 @@ func runCheck(ctx context.Context, cfg Config, _ any, args []string, stdout, std
 		}
 	}
 	if failed > 0 {
-		return &configError{fmt.Errorf("%d check(s) failed", failed)}
+		return kind.Mark(kind.Config, fmt.Errorf("%d check(s) failed", failed))
 	}
 	return nil
 }

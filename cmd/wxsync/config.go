@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
 	"reflect"
 	"strconv"
 	"strings"
@@ -14,8 +16,11 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/wxsync/wxsync/connector/push"
 	"github.com/wxsync/wxsync/connector/wechat"
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/schema"
+	"github.com/wxsync/wxsync/sink"
 )
 
 // Config is every setting of the host. Each field is read from the
@@ -40,6 +45,11 @@ type Config struct {
 
 	DSN               string        `env:"CLICKHOUSE_DSN, default=clickhouse://127.0.0.1:9000/default" flag:"dsn" secret:"dsn" help:"ClickHouse DSN (native protocol), e.g. clickhouse://user:password@host:9000/db?secure=true."`
 	InsertRetryTime   time.Duration `env:"CLICKHOUSE_RETRY_TIME, default=2m" flag:"clickhouse-retry-time" help:"Longest time a failing insert or state write is retried before the run stops with exit 75."`
+	Cluster           string        `env:"CLICKHOUSE_CLUSTER" flag:"clickhouse-cluster" help:"Name of a cluster in the servers' remote_servers: tables are then created ON CLUSTER, Replicated, behind Distributed tables of the same names, and inserts wait for the shards (docs/cluster.md). Empty: one server."`
+	ZKPath            string        `env:"CLICKHOUSE_ZK_PATH, default=/clickhouse/tables/{shard}/{database}/{table}" flag:"clickhouse-zk-path" help:"On a cluster, the ZooKeeper path of each replicated table; wxsync fills {database} and {table}, the servers their macros ({shard}, ...)."`
+	Replica           string        `env:"CLICKHOUSE_REPLICA, default={replica}" flag:"clickhouse-replica" help:"On a cluster, the replica name of each replicated table (server macros allowed)."`
+	InsertQuorum      int           `env:"CLICKHOUSE_INSERT_QUORUM, default=0" flag:"clickhouse-insert-quorum" help:"On a cluster, replicas of each shard that must hold an insert before it counts as committed; 0: one (the others copy it in the background), so a run goes on with a replica down."`
+	DDLTimeout        time.Duration `env:"CLICKHOUSE_DDL_TIMEOUT, default=1m" flag:"clickhouse-ddl-timeout" help:"On a cluster, how long creating or altering tables ON CLUSTER waits for every host; existing tables need no such statement."`
 	SnapshotRetention int           `env:"WXSYNC_SNAPSHOT_RETENTION, default=7" flag:"snapshot-retention" help:"Complete snapshots kept per account and stream; older ones are dropped."`
 
 	Streams          string        `env:"WXSYNC_STREAMS, default=followers,users,tags,blacklist" flag:"streams" help:"Comma-separated streams to sync: followers, users, tags, blacklist."`
@@ -52,6 +62,20 @@ type Config struct {
 	LogLevel         string        `env:"WXSYNC_LOG_LEVEL, default=info" flag:"log-level" help:"debug, info, warn or error."`
 	LogFormat        string        `env:"WXSYNC_LOG_FORMAT, default=text" flag:"log-format" help:"text or json."`
 	ProgressInterval time.Duration `env:"WXSYNC_PROGRESS_INTERVAL, default=5s" flag:"progress-interval" help:"When stderr is not a terminal, how often a progress line is logged per stream (on a terminal, bars are drawn instead)."`
+
+	// wxsync listen: the account's message push (服务器配置).
+	Token          string        `env:"WECHAT_TOKEN" flag:"token" secret:"true" help:"listen: the push Token of the account's server settings (3 to 32 characters); required by listen."`
+	AESKey         string        `env:"WECHAT_AES_KEY" flag:"aes-key" secret:"true" help:"listen: the EncodingAESKey (43 characters); needed for the compatible and safe modes."`
+	AESKeyPrevious string        `env:"WECHAT_AES_KEY_PREVIOUS" flag:"aes-key-previous" secret:"true" help:"listen: the EncodingAESKey being rotated out, still accepted; empty when none."`
+	OriginalID     string        `env:"WECHAT_ORIGINAL_ID" flag:"original-id" help:"listen: the account's original id (gh_...); when set, a push to another account is refused."`
+	ListenAddr     string        `env:"WXSYNC_LISTEN_ADDR, default=:8080" flag:"listen-addr" help:"listen: address the push endpoint listens on."`
+	ListenPath     string        `env:"WXSYNC_LISTEN_PATH, default=/wechat" flag:"listen-path" help:"listen: path of the push URL."`
+	MetricsAddr    string        `env:"WXSYNC_METRICS_ADDR, default=:9090" flag:"metrics-addr" help:"listen: address of /metrics (Prometheus), /healthz and /readyz; empty turns them off."`
+	TLSCert        string        `env:"WXSYNC_TLS_CERT" flag:"tls-cert" help:"listen: PEM certificate (chain) for HTTPS on the push endpoint; empty: plain HTTP (behind a TLS proxy)."`
+	TLSKey         string        `env:"WXSYNC_TLS_KEY" flag:"tls-key" help:"listen: PEM private key of WXSYNC_TLS_CERT."`
+	ReplayWindow   time.Duration `env:"WXSYNC_REPLAY_WINDOW, default=5m" flag:"replay-window" help:"listen: a push whose signed timestamp is further than this from now is refused (replay)."`
+	ListenMaxBody  int           `env:"WXSYNC_LISTEN_MAX_BODY, default=65536" flag:"listen-max-body" help:"listen: largest push body in bytes; larger ones are refused with 413."`
+	ListenProfiles bool          `env:"WXSYNC_LISTEN_PROFILES, default=true" flag:"listen-profiles" help:"listen: fetch new followers' profiles into wechat_users (batchget, at most 100 a call, within a few seconds)."`
 }
 
 // loadConfig reads the environment (through lookup), then the flags in
@@ -59,11 +83,11 @@ type Config struct {
 func loadConfig(ctx context.Context, lookup envconfig.Lookuper, fs *flag.FlagSet, args []string) (Config, []string, error) {
 	var c Config
 	if err := processEnv(ctx, lookup, &c); err != nil {
-		return c, nil, &configError{fmt.Errorf("environment: %w", err)}
+		return c, nil, kind.Mark(kind.Config, fmt.Errorf("environment: %w", err))
 	}
 	bindFlags(fs, &c)
 	if err := fs.Parse(args); err != nil {
-		return c, nil, &usageError{err}
+		return c, nil, kind.Mark(kind.Usage, err)
 	}
 	return c, fs.Args(), nil
 }
@@ -101,6 +125,17 @@ func (c Config) Validate(account bool) error {
 	}
 	if c.UsersMaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("WXSYNC_USERS_MAX_AGE %s: want a positive duration", c.UsersMaxAge))
+	}
+	if c.Cluster != "" {
+		if err := (schema.Cluster{Name: c.Cluster, ZKPath: c.ZKPath, Replica: c.Replica}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("CLICKHOUSE_CLUSTER, CLICKHOUSE_ZK_PATH, CLICKHOUSE_REPLICA: %w", err))
+		}
+		if c.DDLTimeout < time.Second {
+			errs = append(errs, fmt.Errorf("CLICKHOUSE_DDL_TIMEOUT %s: want at least 1s", c.DDLTimeout))
+		}
+	}
+	if c.InsertQuorum < 0 || c.InsertQuorum > 16 || (c.InsertQuorum > 1 && c.Cluster == "") {
+		errs = append(errs, fmt.Errorf("CLICKHOUSE_INSERT_QUORUM %d: want 0 to 16, and above 1 only with CLICKHOUSE_CLUSTER", c.InsertQuorum))
 	}
 	if c.SnapshotRetention < 1 {
 		errs = append(errs, fmt.Errorf("WXSYNC_SNAPSHOT_RETENTION %d: want at least 1", c.SnapshotRetention))
@@ -220,6 +255,58 @@ func formatSetting(v reflect.Value) string {
 		return strconv.FormatFloat(v.Float(), 'g', -1, 64)
 	}
 	return fmt.Sprint(v.Interface())
+}
+
+// ValidateListen checks the settings only `wxsync listen` uses; Validate
+// checks the rest. No message holds a secret's value.
+func (c Config) ValidateListen() error {
+	var errs []error
+	if n := len(c.Token); n < 3 || n > 32 {
+		errs = append(errs, fmt.Errorf("WECHAT_TOKEN (--token): want the push Token, 3 to 32 characters (got %d)", n))
+	}
+	for _, k := range []struct{ name, v string }{{"WECHAT_AES_KEY (--aes-key)", c.AESKey}, {"WECHAT_AES_KEY_PREVIOUS (--aes-key-previous)", c.AESKeyPrevious}} {
+		if k.v == "" {
+			continue
+		}
+		if _, err := push.ParseKey(k.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k.name, err))
+		}
+	}
+	if c.AESKeyPrevious != "" && c.AESKey == "" {
+		errs = append(errs, errors.New("WECHAT_AES_KEY_PREVIOUS is set without WECHAT_AES_KEY"))
+	}
+	if c.OriginalID != "" && !strings.HasPrefix(c.OriginalID, "gh_") {
+		errs = append(errs, fmt.Errorf("WECHAT_ORIGINAL_ID %q: want the account's original id, gh_...", c.OriginalID))
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		errs = append(errs, fmt.Errorf("WXSYNC_LISTEN_ADDR %q: want host:port or :port", c.ListenAddr))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("WXSYNC_METRICS_ADDR %q: want host:port, :port or empty", c.MetricsAddr))
+		}
+	}
+	if !strings.HasPrefix(c.ListenPath, "/") {
+		errs = append(errs, fmt.Errorf("WXSYNC_LISTEN_PATH %q: want a path starting with /", c.ListenPath))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("WXSYNC_TLS_CERT and WXSYNC_TLS_KEY go together: set both or neither"))
+	}
+	if c.ReplayWindow <= 0 {
+		errs = append(errs, fmt.Errorf("WXSYNC_REPLAY_WINDOW %s: want a positive duration", c.ReplayWindow))
+	}
+	if c.ListenMaxBody < 1024 || c.ListenMaxBody > 10<<20 {
+		errs = append(errs, fmt.Errorf("WXSYNC_LISTEN_MAX_BODY %d: want 1024 to 10485760 bytes", c.ListenMaxBody))
+	}
+	return errors.Join(errs...)
+}
+
+// sinkConfig is the ClickHouse sink's part of the configuration.
+func (c Config) sinkConfig(log *slog.Logger) sink.Config {
+	return sink.Config{
+		DSN: c.DSN, Retention: c.SnapshotRetention, InsertMaxElapsed: c.InsertRetryTime, Logger: log,
+		Cluster: c.Cluster, ZKPath: c.ZKPath, Replica: c.Replica, InsertQuorum: c.InsertQuorum, DDLTimeout: c.DDLTimeout,
+	}
 }
 
 // streamList parses Streams: known names, each once, in run order.

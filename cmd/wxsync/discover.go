@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/wxsync/wxsync/plugin/host"
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/schema"
 	"github.com/wxsync/wxsync/sink"
 )
@@ -42,17 +43,17 @@ type fieldInfo struct {
 func runDiscover(ctx context.Context, cfg Config, opts any, args []string, stdout, stderr io.Writer) error {
 	o := opts.(*discoverOpts)
 	if len(args) > 0 {
-		return &usageError{fmt.Errorf("unexpected argument %q", args[0])}
+		return kind.Mark(kind.Usage, fmt.Errorf("unexpected argument %q", args[0]))
 	}
 	if o.format != "text" && o.format != "json" {
-		return &usageError{fmt.Errorf("--format %q: want text or json", o.format)}
+		return kind.Mark(kind.Usage, fmt.Errorf("--format %q: want text or json", o.format))
 	}
 	if err := cfg.Validate(false); err != nil {
-		return &configError{err}
+		return kind.Mark(kind.Config, err)
 	}
 	dsn, err := sink.ParseDSN(cfg.DSN)
 	if err != nil {
-		return &configError{fmt.Errorf("CLICKHOUSE_DSN: %w", err)}
+		return kind.Mark(kind.Config, fmt.Errorf("CLICKHOUSE_DSN: %w", err))
 	}
 	db := dsn.Database
 	path, err := host.FindPlugin(cfg.Plugin)
@@ -77,7 +78,7 @@ func runDiscover(ctx context.Context, cfg Config, opts any, args []string, stdou
 		}
 		ddl, err := st.CreateTable(db)
 		if err != nil {
-			return &configError{err}
+			return kind.Mark(kind.Config, err)
 		}
 		info := streamInfo{Name: st.Name, Table: st.Table, Kind: map[schema.Kind]string{schema.Snapshot: "snapshot", schema.Latest: "latest"}[st.Kind], Doc: st.Doc, DDL: ddl}
 		for _, fl := range f.Schema.Fields() {

@@ -60,6 +60,8 @@ type env struct {
 	api  *httptest.Server
 	sink *sink.Sink
 	dsn  string
+	// hostEnv is added to every host's environment (a cluster's settings).
+	hostEnv []string
 	// gate, when set, sees every API request before wxsim does. Set it
 	// through setGate: the requests come from other processes, so the race
 	// detector sees no order between a plain assignment and the handler.
@@ -72,6 +74,15 @@ type env struct {
 // newEnv starts wxsim with opts (from wxsim.DefaultOptions) and opens an
 // empty database; both are gone when the test ends.
 func newEnv(tb testing.TB, opts wxsim.Options) *env {
+	tb.Helper()
+	e := newSimEnv(tb, opts)
+	e.sink = sinktest.OpenEmpty(tb, sink.Config{})
+	e.dsn = sinktest.DSN(tb, e.sink.Database())
+	return e
+}
+
+// newSimEnv starts wxsim with opts; the caller sets the database.
+func newSimEnv(tb testing.TB, opts wxsim.Options) *env {
 	tb.Helper()
 	sim, err := wxsim.New(opts)
 	if err != nil {
@@ -90,8 +101,6 @@ func newEnv(tb testing.TB, opts wxsim.Options) *env {
 		sim.ServeHTTP(w, r)
 	}))
 	tb.Cleanup(e.api.Close)
-	e.sink = sinktest.OpenEmpty(tb, sink.Config{})
-	e.dsn = sinktest.DSN(tb, e.sink.Database())
 	return e
 }
 
@@ -109,7 +118,7 @@ func (e *env) environ(extra ...string) []string {
 		"WECHAT_HTTP_TIMEOUT=5s",
 		"CLICKHOUSE_RETRY_TIME=5s",
 		"WXSYNC_STREAMS=followers", // tests of other streams say so in extra
-	}, extra...)
+	}, append(slices.Clone(e.hostEnv), extra...)...)
 }
 
 // command returns `wxsync args...` ready to start, stderr captured.

@@ -39,6 +39,7 @@ Usage:
   wxsync sync [flags]                  sync the selected streams, resuming from saved cursors
   wxsync check [flags]                 check plugin, credentials, permissions, quota and ClickHouse
   wxsync discover [--format json]      print every stream's Arrow schema and ClickHouse DDL
+  wxsync listen [flags]                receive the account's follow events (message push) into ClickHouse
   wxsync state show [--stream S] [--format json]
   wxsync state reset [--stream S] --yes
 
@@ -67,13 +68,14 @@ func commands() map[string]command {
 	return map[string]command{
 		"sync": {run: func(ctx context.Context, cfg Config, _ any, args []string, _, stderr io.Writer) error {
 			if len(args) > 0 {
-				return &usageError{fmt.Errorf("unexpected argument %q", args[0])}
+				return kind.Mark(kind.Usage, fmt.Errorf("unexpected argument %q", args[0]))
 			}
 			return runSync(ctx, cfg, stderr)
 		}},
 		"check":    {run: runCheck},
 		"discover": {flags: discoverFlags, run: runDiscover},
 		"state":    {flags: stateFlags, run: runState},
+		"listen":   {run: runListen},
 		// Not in usage: for `make docs`, which writes docs/configuration.md.
 		"config-reference": {run: runConfigReference},
 	}
@@ -101,7 +103,7 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, std
 	if name == "state" {
 		// state takes its verb before its flags: wxsync state show|reset [flags]
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-			return report(stderr, &usageError{errors.New("state wants show or reset")})
+			return report(stderr, kind.Mark(kind.Usage, errors.New("state wants show or reset")))
 		}
 		verb, rest = rest[0], rest[1:]
 		name += " " + verb
@@ -121,29 +123,6 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, std
 	}
 	return report(stderr, cmd.run(ctx, cfg, opts, rest, stdout, stderr))
 }
-
-// usageError is a bad command line (kind.Usage, exit 2).
-type usageError struct{ err error }
-
-func (e *usageError) Error() string        { return e.err.Error() }
-func (e *usageError) Unwrap() error        { return e.err }
-func (e *usageError) ErrorKind() kind.Kind { return kind.Usage }
-
-// configError is a configuration or permission problem (kind.Config,
-// exit 78).
-type configError struct{ err error }
-
-func (e *configError) Error() string        { return e.err.Error() }
-func (e *configError) Unwrap() error        { return e.err }
-func (e *configError) ErrorKind() kind.Kind { return kind.Config }
-
-// tempError means stopped early, cursor saved, retry later (kind.Temporary,
-// exit 75).
-type tempError struct{ err error }
-
-func (e *tempError) Error() string        { return e.err.Error() }
-func (e *tempError) Unwrap() error        { return e.err }
-func (e *tempError) ErrorKind() kind.Kind { return kind.Temporary }
 
 // report prints err as one line and returns its exit code.
 func report(stderr io.Writer, err error) int {

@@ -13,6 +13,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/wxsync/wxsync/connector/wechat"
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
 // referenceExamples is an example value of every setting, by environment
@@ -29,6 +30,11 @@ var referenceExamples = map[string]string{
 	"WECHAT_RATE_LIMIT":         "20",
 	"CLICKHOUSE_DSN":            "clickhouse://wxsync:PASSWORD@ch.internal:9440/analytics?secure=true",
 	"CLICKHOUSE_RETRY_TIME":     "10m",
+	"CLICKHOUSE_CLUSTER":        "analytics",
+	"CLICKHOUSE_ZK_PATH":        "/clickhouse/{layer}/tables/{shard}/{database}/{table}",
+	"CLICKHOUSE_REPLICA":        "{replica}",
+	"CLICKHOUSE_INSERT_QUORUM":  "2",
+	"CLICKHOUSE_DDL_TIMEOUT":    "30s",
 	"WXSYNC_SNAPSHOT_RETENTION": "30",
 	"WXSYNC_STREAMS":            "followers,tags",
 	"WXSYNC_USERS_CONCURRENCY":  "4",
@@ -40,6 +46,18 @@ var referenceExamples = map[string]string{
 	"WXSYNC_LOG_LEVEL":          "debug",
 	"WXSYNC_LOG_FORMAT":         "json",
 	"WXSYNC_PROGRESS_INTERVAL":  "1m",
+	"WECHAT_TOKEN":              "t0ken-of-the-server-settings",
+	"WECHAT_AES_KEY":            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+	"WECHAT_AES_KEY_PREVIOUS":   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+	"WECHAT_ORIGINAL_ID":        "gh_0123456789ab",
+	"WXSYNC_LISTEN_ADDR":        "127.0.0.1:8080",
+	"WXSYNC_LISTEN_PATH":        "/wechat/push",
+	"WXSYNC_METRICS_ADDR":       ":9100",
+	"WXSYNC_TLS_CERT":           "/etc/wxsync/tls/fullchain.pem",
+	"WXSYNC_TLS_KEY":            "/etc/wxsync/tls/privkey.pem",
+	"WXSYNC_REPLAY_WINDOW":      "2m",
+	"WXSYNC_LISTEN_MAX_BODY":    "32768",
+	"WXSYNC_LISTEN_PROFILES":    "false",
 }
 
 // setting is one Config field as its tags describe it.
@@ -228,7 +246,7 @@ func cell(s string) string {
 // configuration reference (docs/configuration.md) on stdout.
 func runConfigReference(_ context.Context, _ Config, _ any, args []string, stdout, _ io.Writer) error {
 	if len(args) > 0 {
-		return &usageError{fmt.Errorf("unexpected argument %q", args[0])}
+		return kind.Mark(kind.Usage, fmt.Errorf("unexpected argument %q", args[0]))
 	}
 	_, err := io.WriteString(stdout, configReference())
 	return err

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/schema"
 	"github.com/wxsync/wxsync/sink"
 )
@@ -45,30 +46,30 @@ func runState(ctx context.Context, cfg Config, opts any, args []string, stdout, 
 	o := opts.(*stateOpts)
 	verb, args := args[0], args[1:]
 	if len(args) > 0 {
-		return &usageError{fmt.Errorf("unexpected argument %q", args[0])}
+		return kind.Mark(kind.Usage, fmt.Errorf("unexpected argument %q", args[0]))
 	}
 	if err := cfg.Validate(false); err != nil {
-		return &configError{err}
+		return kind.Mark(kind.Config, err)
 	}
 	if o.stream != "" {
 		if _, err := schema.Lookup(o.stream); err != nil {
-			return &usageError{err}
+			return kind.Mark(kind.Usage, err)
 		}
 	}
 	switch verb {
 	case "show":
 		if o.format != "text" && o.format != "json" {
-			return &usageError{fmt.Errorf("--format %q: want text or json", o.format)}
+			return kind.Mark(kind.Usage, fmt.Errorf("--format %q: want text or json", o.format))
 		}
 	case "reset":
 		if cfg.AppID == "" {
-			return &configError{errors.New("state reset needs WECHAT_APPID (--appid): it resets one account's cursors")}
+			return kind.Mark(kind.Config, errors.New("state reset needs WECHAT_APPID (--appid): it resets one account's cursors"))
 		}
 		if !o.yes {
-			return &usageError{errors.New("state reset forgets where the next sync resumes; add --yes to do it")}
+			return kind.Mark(kind.Usage, errors.New("state reset forgets where the next sync resumes; add --yes to do it"))
 		}
 	default:
-		return &usageError{fmt.Errorf("state %q: want show or reset", verb)}
+		return kind.Mark(kind.Usage, fmt.Errorf("state %q: want show or reset", verb))
 	}
 	log, _ := newLoggers(cfg, stderr)
 	sk, err := openSink(ctx, cfg, log)
@@ -81,7 +82,7 @@ func runState(ctx context.Context, cfg Config, opts any, args []string, stdout, 
 	}
 	rows, err := sk.ListStates(ctx, cfg.AppID)
 	if err != nil {
-		return &tempError{err}
+		return kind.Mark(kind.Temporary, err)
 	}
 	var out []stateJSON
 	for _, r := range rows {
@@ -119,7 +120,7 @@ func resetState(ctx context.Context, sk *sink.Sink, appid, stream string, stdout
 	}
 	for _, st := range streams {
 		if err := sk.ResetState(ctx, appid, st); err != nil {
-			return &tempError{err}
+			return kind.Mark(kind.Temporary, err)
 		}
 		fmt.Fprintf(stdout, "reset %s %s: the next sync starts it afresh\n", appid, st)
 	}
@@ -128,13 +129,17 @@ func resetState(ctx context.Context, sk *sink.Sink, appid, stream string, stdout
 
 // openSink connects to ClickHouse and creates the tables if missing.
 func openSink(ctx context.Context, cfg Config, log *slog.Logger) (*sink.Sink, error) {
-	sk, err := sink.Open(ctx, sink.Config{DSN: cfg.DSN, Retention: cfg.SnapshotRetention, InsertMaxElapsed: cfg.InsertRetryTime, Logger: log})
+	sk, err := sink.Open(ctx, cfg.sinkConfig(log))
 	if err != nil {
-		return nil, &configError{fmt.Errorf("ClickHouse: %w", err)}
+		return nil, kind.Mark(kind.Config, fmt.Errorf("ClickHouse: %w", err))
 	}
 	if err := sk.Migrate(ctx); err != nil {
 		sk.Close()
-		return nil, &configError{fmt.Errorf("ClickHouse: create tables: %w", err)}
+		err = fmt.Errorf("ClickHouse: create tables: %w", err)
+		if sink.Retryable(err) { // a host of the cluster down while a table is created
+			return nil, kind.Mark(kind.Temporary, err)
+		}
+		return nil, kind.Mark(kind.Config, err)
 	}
 	return sk, nil
 }

@@ -423,7 +423,7 @@ func TestStreamsUsersLookupFailureIsTemporary(t *testing.T) {
 		})
 	})
 	r := e.sync(exitTempFail, streamsAccount, "CLICKHOUSE_RETRY_TIME=1s")
-	if !strings.Contains(r.output, "ask the host which profiles are needed: look up profiles in wechat_users") {
+	if !strings.Contains(r.output, "ask the host which profiles are needed: load fresh profiles of wxsim0000000000001 from wechat_users") {
 		t.Fatalf("the run does not say the lookup failed; output:\n%s", r.output)
 	}
 	if n := len(wxsim.BatchGetSizes(e.sim.CallLog())); n != 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/wxsync/wxsync/connector/source"
 	"github.com/wxsync/wxsync/plugin"
 	"github.com/wxsync/wxsync/plugin/host"
+	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/sink"
 )
 
@@ -27,7 +28,7 @@ import (
 // (runs.go).
 func runSync(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err := cfg.Validate(true); err != nil {
-		return &configError{err}
+		return kind.Mark(kind.Config, err)
 	}
 	logs := &redirectWriter{w: stderr, stderr: stderr}
 	log, hlog := newLoggers(cfg, logs)

@@ -5,6 +5,11 @@
 // asks the host (plugin.Host) which openids of each page need a profile,
 // and fetches those with batchget workers while the walk lists on.
 //
+// Listen (listen.go) is the push receiver of wxsync listen: it serves the
+// account's push URL through connector/receiver, commits follow events
+// through the host (plugin.ListenHost) and acknowledges them after, and
+// fetches new followers' profiles in batches (listen_profiles.go).
+//
 // A stream's cursor is opaque to everyone else: only this package encodes
 // and decodes it. It must not talk to ClickHouse or know where batches go.
 package source

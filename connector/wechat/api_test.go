@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
 func TestListFollowersPaging(t *testing.T) {
@@ -100,7 +102,7 @@ func TestPageValidation(t *testing.T) {
 			if !errors.As(err, &re) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
-			if !strings.Contains(err.Error(), `/cgi-bin/user/get (page next_openid="oCursor_-1")`) || Classify(err) != ClassInternal {
+			if !strings.Contains(err.Error(), `/cgi-bin/user/get (page next_openid="oCursor_-1")`) || Classify(err) != kind.Internal {
 				t.Fatalf("error does not name the page or wrong class: %v", err)
 			}
 			if f.hit(pathUserGet) != 1 {
@@ -271,7 +273,7 @@ func TestTagsAndQuota(t *testing.T) {
 	}
 	_, err = c.Quota(ctx, "/cgi-bin/nope")
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != 76021 || ae.RID != "6600aa-0021" || Classify(err) != ClassInternal {
+	if !errors.As(err, &ae) || ae.Code != 76021 || ae.RID != "6600aa-0021" || Classify(err) != kind.Internal {
 		t.Fatalf("err = %v", err)
 	}
 	if _, err := c.Quota(ctx, "user/get"); err == nil {
@@ -286,21 +288,21 @@ func TestTagsAndQuota(t *testing.T) {
 func TestAPIErrorMessagesAndClasses(t *testing.T) {
 	cases := []struct {
 		code  int
-		class Class
+		class kind.Kind
 		want  string
 	}{
-		{40013, ClassConfig, "WECHAT_APPID"},
-		{40125, ClassConfig, "WECHAT_SECRET"},
-		{40164, ClassConfig, "IP白名单"},
-		{48001, ClassConfig, "personal subscription accounts"},
-		{50001, ClassConfig, "not authorised"},
-		{61024, ClassConfig, "component access token"},
-		{45009, ClassTemporary, "wait until tomorrow"},
-		{41001, ClassInternal, "bug"},
-		{40003, ClassInternal, "invalid openid"},
-		{76021, ClassInternal, "cgi_path"},
-		{40001, ClassTemporary, "another service"}, // rejected after every refresh: a *TokenConflictError
-		{99999, ClassInternal, "unexpected errcode"},
+		{40013, kind.Config, "WECHAT_APPID"},
+		{40125, kind.Config, "WECHAT_SECRET"},
+		{40164, kind.Config, "IP白名单"},
+		{48001, kind.Config, "personal subscription accounts"},
+		{50001, kind.Config, "not authorised"},
+		{61024, kind.Config, "component access token"},
+		{45009, kind.Temporary, "wait until tomorrow"},
+		{41001, kind.Internal, "bug"},
+		{40003, kind.Internal, "invalid openid"},
+		{76021, kind.Internal, "cgi_path"},
+		{40001, kind.Temporary, "another service"}, // rejected after every refresh: a *TokenConflictError
+		{99999, kind.Internal, "unexpected errcode"},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
@@ -329,10 +331,10 @@ func TestAPIErrorMessagesAndClasses(t *testing.T) {
 			}
 		})
 	}
-	if Classify(nil) != ClassNone || Classify(errors.New("x")) != ClassInternal || Classify(context.DeadlineExceeded) != ClassTemporary {
+	if Classify(nil) != kind.None || Classify(errors.New("x")) != kind.Internal || Classify(context.DeadlineExceeded) != kind.Temporary {
 		t.Fatal("Classify basics")
 	}
-	if Classify(&APIError{Path: pathToken, Code: 40001}) != ClassConfig {
+	if Classify(&APIError{Path: pathToken, Code: 40001}) != kind.Config {
 		t.Fatal("40001 from /cgi-bin/token is a wrong secret")
 	}
 }

@@ -133,7 +133,7 @@ func (c Config) withDefaults() Config {
 }
 
 // ConfigError reports one invalid [Config] field. [Classify] maps it to
-// [ClassConfig].
+// [kind.Config].
 type ConfigError struct {
 	Field   string // the Config field, e.g. "BaseURL"
 	Problem string // what is wrong and how to fix it

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
 func TestDefaultConfig(t *testing.T) {
@@ -72,7 +74,7 @@ func TestValidate(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Field != tc.field {
 				t.Fatalf("Validate = %v, want a ConfigError on %s", err, tc.field)
 			}
-			if Classify(err) != ClassConfig {
+			if Classify(err) != kind.Config {
 				t.Fatalf("Classify = %v", Classify(err))
 			}
 			if _, err := New(cfg); err == nil {

@@ -12,21 +12,6 @@ import (
 	"github.com/wxsync/wxsync/plugin/kind"
 )
 
-// Class is the error vocabulary every wxsync package shares, kind.Kind.
-//
-// Deprecated: Class and its constants remain so that existing callers
-// compile; use kind.Kind and kind.None, kind.Config, kind.Temporary and
-// kind.Internal.
-type Class = kind.Kind
-
-// Deprecated: use the kind package's constants.
-const (
-	ClassNone      = kind.None
-	ClassConfig    = kind.Config
-	ClassTemporary = kind.Temporary
-	ClassInternal  = kind.Internal
-)
-
 // Error codes the client reacts to. See the WeChat global return code list.
 const (
 	CodeSystemBusy          = -1
@@ -154,7 +139,7 @@ func (e *RetryError) Unwrap() error { return e.Last }
 // call (see the token rule on [Client]). Tokens that keep being revoked
 // right after they are fetched mean another service is fetching or forcing
 // tokens for the same AppID; running again later usually succeeds, so
-// [Classify] maps it to [ClassTemporary].
+// [Classify] maps it to [kind.Temporary].
 type TokenConflictError struct {
 	Path      string
 	Refreshes int       // token refreshes made for the call, all followed by another rejection

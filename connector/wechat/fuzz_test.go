@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
 // fuzzToken is the token the fuzz transport issues: shaped like a real one
@@ -138,7 +140,7 @@ func checkEnvelope[T any, PT interface {
 	if !strings.Contains(ae.Msg, ae.RID) {
 		t.Fatalf("rid %q is not part of errmsg %q", ae.RID, ae.Msg)
 	}
-	if code == CodeDailyQuota && (!IsQuota(err) || Classify(err) != ClassTemporary) {
+	if code == CodeDailyQuota && (!IsQuota(err) || Classify(err) != kind.Temporary) {
 		t.Fatalf("45009 not classified as the daily quota: %v", err)
 	}
 	if code == CodeSystemBusy || code == CodeTooFrequent {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
 // failThen answers the first n user/get requests with fail, then a page.
@@ -104,7 +106,7 @@ func TestRetriesExhausted(t *testing.T) {
 			if !errors.As(err, &re) || re.Attempts != 3 || re.Path != pathUserGet {
 				t.Fatalf("err = %v", err)
 			}
-			if Classify(err) != ClassTemporary || !strings.Contains(err.Error(), "after 3 attempt(s)") || !strings.Contains(err.Error(), "last error") {
+			if Classify(err) != kind.Temporary || !strings.Contains(err.Error(), "after 3 attempt(s)") || !strings.Contains(err.Error(), "last error") {
 				t.Fatalf("class %v text %q", Classify(err), err)
 			}
 			if got := c.Calls()[pathUserGet]; got != 3 {
@@ -125,7 +127,7 @@ func TestMaxElapsedBoundsRetries(t *testing.T) {
 	})
 	_, err := c.ListFollowers(context.Background(), "")
 	var re *RetryError
-	if !errors.As(err, &re) || re.Attempts != 1 || Classify(err) != ClassTemporary {
+	if !errors.As(err, &re) || re.Attempts != 1 || Classify(err) != kind.Temporary {
 		t.Fatalf("err = %v", err)
 	}
 	var ae *APIError
@@ -141,7 +143,7 @@ func TestDailyQuotaNotRetried(t *testing.T) {
 	})
 	c, _, _ := newClient(t, f, nil)
 	_, err := c.ListFollowers(context.Background(), "")
-	if !IsQuota(err) || Classify(err) != ClassTemporary || f.hit(pathUserGet) != 1 {
+	if !IsQuota(err) || Classify(err) != kind.Temporary || f.hit(pathUserGet) != 1 {
 		t.Fatalf("err = %v, calls %d", err, f.hit(pathUserGet))
 	}
 	if !strings.Contains(err.Error(), "tomorrow") || !strings.Contains(err.Error(), "6600aa-0007") {
@@ -167,7 +169,7 @@ func TestContextCancelStopsImmediately(t *testing.T) {
 		<-seen
 		cancel()
 		err := <-done
-		if !errors.Is(err, context.Canceled) || Classify(err) != ClassTemporary || !strings.Contains(err.Error(), "last error") {
+		if !errors.Is(err, context.Canceled) || Classify(err) != kind.Temporary || !strings.Contains(err.Error(), "last error") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -185,7 +187,7 @@ func TestContextCancelStopsImmediately(t *testing.T) {
 		<-seen
 		cancel()
 		err := <-done
-		if !errors.Is(err, context.Canceled) || Classify(err) != ClassTemporary {
+		if !errors.Is(err, context.Canceled) || Classify(err) != kind.Temporary {
 			t.Fatalf("err = %v", err)
 		}
 		if f.hit(pathUserGet) != 1 {
@@ -213,7 +215,7 @@ func TestRateLimiterRespectsDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err := c.ListFollowers(ctx, "")
-	if !errors.Is(err, context.DeadlineExceeded) || Classify(err) != ClassTemporary {
+	if !errors.Is(err, context.DeadlineExceeded) || Classify(err) != kind.Temporary {
 		t.Fatalf("err = %v", err)
 	}
 	if f.hit(pathUserGet) != 0 {

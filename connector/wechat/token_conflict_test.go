@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
 // scriptUserGet answers user/get: call n (1-based) runs script[n-1], which
@@ -131,7 +133,7 @@ func TestTokenRevokedOnEveryTry(t *testing.T) {
 			if !errors.As(err, &tc) || tc.Refreshes != MaxTokenRefreshes || tc.Last.Code != c.code || tc.Path != pathUserGet {
 				t.Fatalf("err = %#v (%v)", err, err)
 			}
-			if Classify(err) != ClassTemporary {
+			if Classify(err) != kind.Temporary {
 				t.Fatalf("class %v, want temporary", Classify(err))
 			}
 			if n := int(calls.Load()); n != 1+MaxTokenRefreshes || f.tokenHits() != 1+MaxTokenRefreshes || f.forcedCount() != 0 {
@@ -167,7 +169,7 @@ func TestTokenRefreshBackoffRespectsContext(t *testing.T) {
 		cfg.InitialBackoff, cfg.MaxBackoff, cfg.Logger = time.Hour, time.Hour, slog.New(onLog)
 	})
 	_, err := cl.ListFollowers(ctx, "")
-	if !errors.Is(err, context.Canceled) || Classify(err) != ClassTemporary {
+	if !errors.Is(err, context.Canceled) || Classify(err) != kind.Temporary {
 		t.Fatalf("err = %v", err)
 	}
 	if calls.Load() != 2 || f.tokenHits() != 2 {

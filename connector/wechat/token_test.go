@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wxsync/wxsync/plugin/kind"
 )
 
 func okFollowers(f *fakeWX) http.HandlerFunc {
@@ -87,7 +89,7 @@ func TestTokenErrorsFromTokenEndpoint(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Code != tc.code || ae.Path != pathStableToken {
 				t.Fatalf("err = %v", err)
 			}
-			if Classify(err) != ClassConfig || !strings.Contains(err.Error(), tc.want) {
+			if Classify(err) != kind.Config || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("class %v, text %q", Classify(err), err)
 			}
 			if f.hit(pathStableToken) != 1 {
@@ -206,7 +208,7 @@ func TestStableForceRefreshRule(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	// 3 + one plain refresh per rejection, no force_refresh.
-	if f.forcedCount() != 1 || f.hit(pathStableToken) != 3+MaxTokenRefreshes || Classify(err) != ClassTemporary {
+	if f.forcedCount() != 1 || f.hit(pathStableToken) != 3+MaxTokenRefreshes || Classify(err) != kind.Temporary {
 		t.Fatalf("forced %d, token requests %d, class %v", f.forcedCount(), f.hit(pathStableToken), Classify(err))
 	}
 	assertNoLeak(t, f, "error", errText(err))
@@ -243,7 +245,7 @@ func Test41001IsInternalAndNotRetried(t *testing.T) {
 	c, _, _ := newClient(t, f, nil)
 	_, err := c.Tags(context.Background())
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != 41001 || Classify(err) != ClassInternal || !strings.Contains(err.Error(), "bug") {
+	if !errors.As(err, &ae) || ae.Code != 41001 || Classify(err) != kind.Internal || !strings.Contains(err.Error(), "bug") {
 		t.Fatalf("err = %v", err)
 	}
 	if f.hit(pathTags) != 1 || f.tokenHits() != 1 {
@@ -269,7 +271,7 @@ func TestTokenResponseValidation(t *testing.T) {
 			c, _, _ := newClient(t, f, nil)
 			err := c.Token(context.Background())
 			var re *ResponseError
-			if !errors.As(err, &re) || re.Path != pathStableToken || Classify(err) != ClassInternal {
+			if !errors.As(err, &re) || re.Path != pathStableToken || Classify(err) != kind.Internal {
 				t.Fatalf("err = %v", err)
 			}
 			assertNoLeak(t, f, "error", errText(err))

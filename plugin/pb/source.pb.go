@@ -76,7 +76,468 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17, 0}
+	return file_source_proto_rawDescGZIP(), []int{23, 0}
+}
+
+type CommitReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rows is how many rows were committed.
+	Rows          int64 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitReply) Reset() {
+	*x = CommitReply{}
+	mi := &file_source_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitReply) ProtoMessage() {}
+
+func (x *CommitReply) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
+func (*CommitReply) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CommitReply) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+// ListenControl is what the host sends on a Listen stream: one
+// ListenRequest, first; nothing else yet.
+type ListenControl struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*ListenControl_Start
+	Msg           isListenControl_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListenControl) Reset() {
+	*x = ListenControl{}
+	mi := &file_source_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListenControl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListenControl) ProtoMessage() {}
+
+func (x *ListenControl) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListenControl.ProtoReflect.Descriptor instead.
+func (*ListenControl) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListenControl) GetMsg() isListenControl_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *ListenControl) GetStart() *ListenRequest {
+	if x != nil {
+		if x, ok := x.Msg.(*ListenControl_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+type isListenControl_Msg interface {
+	isListenControl_Msg()
+}
+
+type ListenControl_Start struct {
+	Start *ListenRequest `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+func (*ListenControl_Start) isListenControl_Msg() {}
+
+type ListenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// config is the source's listen configuration as JSON (see
+	// connector/source.ListenConfig): the push Token and EncodingAESKeys,
+	// the listen address, path and TLS files, and the API client settings.
+	Config *Config `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// host_broker_id is the go-plugin broker id on which the host serves the
+	// Host service for this Listen. Required.
+	HostBrokerId  uint32 `protobuf:"varint,2,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListenRequest) Reset() {
+	*x = ListenRequest{}
+	mi := &file_source_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListenRequest) ProtoMessage() {}
+
+func (x *ListenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListenRequest.ProtoReflect.Descriptor instead.
+func (*ListenRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListenRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ListenRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
+}
+
+type ListenMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*ListenMessage_Listening
+	//	*ListenMessage_Stats
+	//	*ListenMessage_Error
+	Msg           isListenMessage_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListenMessage) Reset() {
+	*x = ListenMessage{}
+	mi := &file_source_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListenMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListenMessage) ProtoMessage() {}
+
+func (x *ListenMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListenMessage.ProtoReflect.Descriptor instead.
+func (*ListenMessage) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListenMessage) GetMsg() isListenMessage_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *ListenMessage) GetListening() *Listening {
+	if x != nil {
+		if x, ok := x.Msg.(*ListenMessage_Listening); ok {
+			return x.Listening
+		}
+	}
+	return nil
+}
+
+func (x *ListenMessage) GetStats() *ListenStats {
+	if x != nil {
+		if x, ok := x.Msg.(*ListenMessage_Stats); ok {
+			return x.Stats
+		}
+	}
+	return nil
+}
+
+func (x *ListenMessage) GetError() *Error {
+	if x != nil {
+		if x, ok := x.Msg.(*ListenMessage_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isListenMessage_Msg interface {
+	isListenMessage_Msg()
+}
+
+type ListenMessage_Listening struct {
+	Listening *Listening `protobuf:"bytes,1,opt,name=listening,proto3,oneof"`
+}
+
+type ListenMessage_Stats struct {
+	Stats *ListenStats `protobuf:"bytes,2,opt,name=stats,proto3,oneof"`
+}
+
+type ListenMessage_Error struct {
+	Error *Error `protobuf:"bytes,3,opt,name=error,proto3,oneof"`
+}
+
+func (*ListenMessage_Listening) isListenMessage_Msg() {}
+
+func (*ListenMessage_Stats) isListenMessage_Msg() {}
+
+func (*ListenMessage_Error) isListenMessage_Msg() {}
+
+// Listening says the push server accepts connections at addr.
+type Listening struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Listening) Reset() {
+	*x = Listening{}
+	mi := &file_source_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Listening) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Listening) ProtoMessage() {}
+
+func (x *Listening) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Listening.ProtoReflect.Descriptor instead.
+func (*Listening) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Listening) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+// ListenStats are the plugin's counters since the Listen began, each
+// cumulative (the host keeps the latest).
+type ListenStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// received counts follow events accepted (signature, crypto and XML
+	// good), retries included.
+	Received int64 `protobuf:"varint,1,opt,name=received,proto3" json:"received,omitempty"`
+	// acknowledged counts follow events answered success after their commit.
+	Acknowledged int64 `protobuf:"varint,2,opt,name=acknowledged,proto3" json:"acknowledged,omitempty"`
+	// unacknowledged counts follow events answered 503 because their commit
+	// failed or did not return in time.
+	Unacknowledged int64 `protobuf:"varint,3,opt,name=unacknowledged,proto3" json:"unacknowledged,omitempty"`
+	// rejected counts refused requests by reason (connector/push.Reason).
+	Rejected map[string]int64 `protobuf:"bytes,4,rep,name=rejected,proto3" json:"rejected,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// other counts accepted pushes that are not follow events, by MsgType
+	// (and Event, as "event:CLICK").
+	Other map[string]int64 `protobuf:"bytes,5,rep,name=other,proto3" json:"other,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// verified counts GET URL verifications answered.
+	Verified int64 `protobuf:"varint,6,opt,name=verified,proto3" json:"verified,omitempty"`
+	// ack_bounds are the upper bounds (seconds) of the acknowledgement
+	// latency histogram's buckets; ack_counts the cumulative count per
+	// bucket; ack_count and ack_sum its total count and sum (seconds).
+	AckBounds []float64 `protobuf:"fixed64,7,rep,packed,name=ack_bounds,json=ackBounds,proto3" json:"ack_bounds,omitempty"`
+	AckCounts []uint64  `protobuf:"varint,8,rep,packed,name=ack_counts,json=ackCounts,proto3" json:"ack_counts,omitempty"`
+	AckCount  uint64    `protobuf:"varint,9,opt,name=ack_count,json=ackCount,proto3" json:"ack_count,omitempty"`
+	AckSum    float64   `protobuf:"fixed64,10,opt,name=ack_sum,json=ackSum,proto3" json:"ack_sum,omitempty"`
+	// profiles_fetched counts profiles fetched for new followers; calls API
+	// calls by path.
+	ProfilesFetched int64            `protobuf:"varint,11,opt,name=profiles_fetched,json=profilesFetched,proto3" json:"profiles_fetched,omitempty"`
+	Calls           map[string]int64 `protobuf:"bytes,12,rep,name=calls,proto3" json:"calls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListenStats) Reset() {
+	*x = ListenStats{}
+	mi := &file_source_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListenStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListenStats) ProtoMessage() {}
+
+func (x *ListenStats) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListenStats.ProtoReflect.Descriptor instead.
+func (*ListenStats) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListenStats) GetReceived() int64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *ListenStats) GetAcknowledged() int64 {
+	if x != nil {
+		return x.Acknowledged
+	}
+	return 0
+}
+
+func (x *ListenStats) GetUnacknowledged() int64 {
+	if x != nil {
+		return x.Unacknowledged
+	}
+	return 0
+}
+
+func (x *ListenStats) GetRejected() map[string]int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
+func (x *ListenStats) GetOther() map[string]int64 {
+	if x != nil {
+		return x.Other
+	}
+	return nil
+}
+
+func (x *ListenStats) GetVerified() int64 {
+	if x != nil {
+		return x.Verified
+	}
+	return 0
+}
+
+func (x *ListenStats) GetAckBounds() []float64 {
+	if x != nil {
+		return x.AckBounds
+	}
+	return nil
+}
+
+func (x *ListenStats) GetAckCounts() []uint64 {
+	if x != nil {
+		return x.AckCounts
+	}
+	return nil
+}
+
+func (x *ListenStats) GetAckCount() uint64 {
+	if x != nil {
+		return x.AckCount
+	}
+	return 0
+}
+
+func (x *ListenStats) GetAckSum() float64 {
+	if x != nil {
+		return x.AckSum
+	}
+	return 0
+}
+
+func (x *ListenStats) GetProfilesFetched() int64 {
+	if x != nil {
+		return x.ProfilesFetched
+	}
+	return 0
+}
+
+func (x *ListenStats) GetCalls() map[string]int64 {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
 }
 
 type NeedProfilesRequest struct {
@@ -88,7 +549,7 @@ type NeedProfilesRequest struct {
 
 func (x *NeedProfilesRequest) Reset() {
 	*x = NeedProfilesRequest{}
-	mi := &file_source_proto_msgTypes[0]
+	mi := &file_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -100,7 +561,7 @@ func (x *NeedProfilesRequest) String() string {
 func (*NeedProfilesRequest) ProtoMessage() {}
 
 func (x *NeedProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[0]
+	mi := &file_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -113,7 +574,7 @@ func (x *NeedProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeedProfilesRequest.ProtoReflect.Descriptor instead.
 func (*NeedProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{0}
+	return file_source_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NeedProfilesRequest) GetOpenids() []string {
@@ -132,7 +593,7 @@ type NeedProfilesResponse struct {
 
 func (x *NeedProfilesResponse) Reset() {
 	*x = NeedProfilesResponse{}
-	mi := &file_source_proto_msgTypes[1]
+	mi := &file_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -144,7 +605,7 @@ func (x *NeedProfilesResponse) String() string {
 func (*NeedProfilesResponse) ProtoMessage() {}
 
 func (x *NeedProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[1]
+	mi := &file_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -157,7 +618,7 @@ func (x *NeedProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeedProfilesResponse.ProtoReflect.Descriptor instead.
 func (*NeedProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{1}
+	return file_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NeedProfilesResponse) GetOpenids() []string {
@@ -175,7 +636,7 @@ type SpecRequest struct {
 
 func (x *SpecRequest) Reset() {
 	*x = SpecRequest{}
-	mi := &file_source_proto_msgTypes[2]
+	mi := &file_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +648,7 @@ func (x *SpecRequest) String() string {
 func (*SpecRequest) ProtoMessage() {}
 
 func (x *SpecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[2]
+	mi := &file_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +661,7 @@ func (x *SpecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecRequest.ProtoReflect.Descriptor instead.
 func (*SpecRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{2}
+	return file_source_proto_rawDescGZIP(), []int{8}
 }
 
 type SpecResponse struct {
@@ -214,7 +675,7 @@ type SpecResponse struct {
 
 func (x *SpecResponse) Reset() {
 	*x = SpecResponse{}
-	mi := &file_source_proto_msgTypes[3]
+	mi := &file_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +687,7 @@ func (x *SpecResponse) String() string {
 func (*SpecResponse) ProtoMessage() {}
 
 func (x *SpecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[3]
+	mi := &file_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +700,7 @@ func (x *SpecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecResponse.ProtoReflect.Descriptor instead.
 func (*SpecResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{3}
+	return file_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SpecResponse) GetName() string {
@@ -273,7 +734,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_source_proto_msgTypes[4]
+	mi := &file_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -285,7 +746,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[4]
+	mi := &file_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -298,7 +759,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{4}
+	return file_source_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Config) GetJson() []byte {
@@ -317,7 +778,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_source_proto_msgTypes[5]
+	mi := &file_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -329,7 +790,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[5]
+	mi := &file_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -342,7 +803,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{5}
+	return file_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CheckRequest) GetConfig() *Config {
@@ -361,7 +822,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_source_proto_msgTypes[6]
+	mi := &file_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +834,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[6]
+	mi := &file_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +847,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{6}
+	return file_source_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CheckResponse) GetResults() []*CheckResult {
@@ -410,7 +871,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_source_proto_msgTypes[7]
+	mi := &file_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +883,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[7]
+	mi := &file_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +896,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{7}
+	return file_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckResult) GetName() string {
@@ -474,7 +935,7 @@ type DiscoverRequest struct {
 
 func (x *DiscoverRequest) Reset() {
 	*x = DiscoverRequest{}
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +947,7 @@ func (x *DiscoverRequest) String() string {
 func (*DiscoverRequest) ProtoMessage() {}
 
 func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +960,7 @@ func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{8}
+	return file_source_proto_rawDescGZIP(), []int{14}
 }
 
 type DiscoverResponse struct {
@@ -511,7 +972,7 @@ type DiscoverResponse struct {
 
 func (x *DiscoverResponse) Reset() {
 	*x = DiscoverResponse{}
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +984,7 @@ func (x *DiscoverResponse) String() string {
 func (*DiscoverResponse) ProtoMessage() {}
 
 func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +997,7 @@ func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{9}
+	return file_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DiscoverResponse) GetStreams() []*StreamSchema {
@@ -558,7 +1019,7 @@ type StreamSchema struct {
 
 func (x *StreamSchema) Reset() {
 	*x = StreamSchema{}
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +1031,7 @@ func (x *StreamSchema) String() string {
 func (*StreamSchema) ProtoMessage() {}
 
 func (x *StreamSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +1044,7 @@ func (x *StreamSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSchema.ProtoReflect.Descriptor instead.
 func (*StreamSchema) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{10}
+	return file_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StreamSchema) GetName() string {
@@ -613,7 +1074,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +1086,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +1099,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{11}
+	return file_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StreamState) GetStream() string {
@@ -669,7 +1130,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +1142,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +1155,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{12}
+	return file_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReadRequest) GetConfig() *Config {
@@ -733,7 +1194,7 @@ type ReadMessage struct {
 
 func (x *ReadMessage) Reset() {
 	*x = ReadMessage{}
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +1206,7 @@ func (x *ReadMessage) String() string {
 func (*ReadMessage) ProtoMessage() {}
 
 func (x *ReadMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +1219,7 @@ func (x *ReadMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadMessage.ProtoReflect.Descriptor instead.
 func (*ReadMessage) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{13}
+	return file_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReadMessage) GetMsg() isReadMessage_Msg {
@@ -844,7 +1305,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1317,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1330,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{14}
+	return file_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecordBatch) GetStream() string {
@@ -900,7 +1361,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1373,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1386,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15}
+	return file_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Checkpoint) GetStream() string {
@@ -971,7 +1432,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1444,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1457,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{16}
+	return file_source_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Progress) GetStream() string {
@@ -1046,7 +1507,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1519,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1532,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17}
+	return file_source_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1099,7 +1560,49 @@ var File_source_proto protoreflect.FileDescriptor
 
 const file_source_proto_rawDesc = "" +
 	"\n" +
-	"\fsource.proto\x12\x10wxsync.source.v1\"/\n" +
+	"\fsource.proto\x12\x10wxsync.source.v1\"!\n" +
+	"\vCommitReply\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x03R\x04rows\"O\n" +
+	"\rListenControl\x127\n" +
+	"\x05start\x18\x01 \x01(\v2\x1f.wxsync.source.v1.ListenRequestH\x00R\x05startB\x05\n" +
+	"\x03msg\"g\n" +
+	"\rListenRequest\x120\n" +
+	"\x06config\x18\x01 \x01(\v2\x18.wxsync.source.v1.ConfigR\x06config\x12$\n" +
+	"\x0ehost_broker_id\x18\x02 \x01(\rR\fhostBrokerId\"\xbb\x01\n" +
+	"\rListenMessage\x12;\n" +
+	"\tlistening\x18\x01 \x01(\v2\x1b.wxsync.source.v1.ListeningH\x00R\tlistening\x125\n" +
+	"\x05stats\x18\x02 \x01(\v2\x1d.wxsync.source.v1.ListenStatsH\x00R\x05stats\x12/\n" +
+	"\x05error\x18\x03 \x01(\v2\x17.wxsync.source.v1.ErrorH\x00R\x05errorB\x05\n" +
+	"\x03msg\"\x1f\n" +
+	"\tListening\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\"\xaa\x05\n" +
+	"\vListenStats\x12\x1a\n" +
+	"\breceived\x18\x01 \x01(\x03R\breceived\x12\"\n" +
+	"\facknowledged\x18\x02 \x01(\x03R\facknowledged\x12&\n" +
+	"\x0eunacknowledged\x18\x03 \x01(\x03R\x0eunacknowledged\x12G\n" +
+	"\brejected\x18\x04 \x03(\v2+.wxsync.source.v1.ListenStats.RejectedEntryR\brejected\x12>\n" +
+	"\x05other\x18\x05 \x03(\v2(.wxsync.source.v1.ListenStats.OtherEntryR\x05other\x12\x1a\n" +
+	"\bverified\x18\x06 \x01(\x03R\bverified\x12\x1d\n" +
+	"\n" +
+	"ack_bounds\x18\a \x03(\x01R\tackBounds\x12\x1d\n" +
+	"\n" +
+	"ack_counts\x18\b \x03(\x04R\tackCounts\x12\x1b\n" +
+	"\tack_count\x18\t \x01(\x04R\backCount\x12\x17\n" +
+	"\aack_sum\x18\n" +
+	" \x01(\x01R\x06ackSum\x12)\n" +
+	"\x10profiles_fetched\x18\v \x01(\x03R\x0fprofilesFetched\x12>\n" +
+	"\x05calls\x18\f \x03(\v2(.wxsync.source.v1.ListenStats.CallsEntryR\x05calls\x1a;\n" +
+	"\rRejectedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"OtherEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"CallsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"/\n" +
 	"\x13NeedProfilesRequest\x12\x18\n" +
 	"\aopenids\x18\x01 \x03(\tR\aopenids\"0\n" +
 	"\x14NeedProfilesResponse\x12\x18\n" +
@@ -1170,14 +1673,17 @@ const file_source_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vKIND_CONFIG\x10\x01\x12\x12\n" +
 	"\x0eKIND_TEMPORARY\x10\x02\x12\x11\n" +
-	"\rKIND_INTERNAL\x10\x032\xb4\x02\n" +
+	"\rKIND_INTERNAL\x10\x032\x84\x03\n" +
 	"\x06Source\x12E\n" +
 	"\x04Spec\x12\x1d.wxsync.source.v1.SpecRequest\x1a\x1e.wxsync.source.v1.SpecResponse\x12H\n" +
 	"\x05Check\x12\x1e.wxsync.source.v1.CheckRequest\x1a\x1f.wxsync.source.v1.CheckResponse\x12Q\n" +
 	"\bDiscover\x12!.wxsync.source.v1.DiscoverRequest\x1a\".wxsync.source.v1.DiscoverResponse\x12F\n" +
-	"\x04Read\x12\x1d.wxsync.source.v1.ReadRequest\x1a\x1d.wxsync.source.v1.ReadMessage0\x012e\n" +
+	"\x04Read\x12\x1d.wxsync.source.v1.ReadRequest\x1a\x1d.wxsync.source.v1.ReadMessage0\x01\x12N\n" +
+	"\x06Listen\x12\x1f.wxsync.source.v1.ListenControl\x1a\x1f.wxsync.source.v1.ListenMessage(\x010\x012\x80\x02\n" +
 	"\x04Host\x12]\n" +
-	"\fNeedProfiles\x12%.wxsync.source.v1.NeedProfilesRequest\x1a&.wxsync.source.v1.NeedProfilesResponseB$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
+	"\fNeedProfiles\x12%.wxsync.source.v1.NeedProfilesRequest\x1a&.wxsync.source.v1.NeedProfilesResponse\x12L\n" +
+	"\fCommitEvents\x12\x1d.wxsync.source.v1.RecordBatch\x1a\x1d.wxsync.source.v1.CommitReply\x12K\n" +
+	"\vCommitUsers\x12\x1d.wxsync.source.v1.RecordBatch\x1a\x1d.wxsync.source.v1.CommitReplyB$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -1192,58 +1698,81 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_source_proto_goTypes = []any{
 	(Error_Kind)(0),              // 0: wxsync.source.v1.Error.Kind
-	(*NeedProfilesRequest)(nil),  // 1: wxsync.source.v1.NeedProfilesRequest
-	(*NeedProfilesResponse)(nil), // 2: wxsync.source.v1.NeedProfilesResponse
-	(*SpecRequest)(nil),          // 3: wxsync.source.v1.SpecRequest
-	(*SpecResponse)(nil),         // 4: wxsync.source.v1.SpecResponse
-	(*Config)(nil),               // 5: wxsync.source.v1.Config
-	(*CheckRequest)(nil),         // 6: wxsync.source.v1.CheckRequest
-	(*CheckResponse)(nil),        // 7: wxsync.source.v1.CheckResponse
-	(*CheckResult)(nil),          // 8: wxsync.source.v1.CheckResult
-	(*DiscoverRequest)(nil),      // 9: wxsync.source.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),     // 10: wxsync.source.v1.DiscoverResponse
-	(*StreamSchema)(nil),         // 11: wxsync.source.v1.StreamSchema
-	(*StreamState)(nil),          // 12: wxsync.source.v1.StreamState
-	(*ReadRequest)(nil),          // 13: wxsync.source.v1.ReadRequest
-	(*ReadMessage)(nil),          // 14: wxsync.source.v1.ReadMessage
-	(*RecordBatch)(nil),          // 15: wxsync.source.v1.RecordBatch
-	(*Checkpoint)(nil),           // 16: wxsync.source.v1.Checkpoint
-	(*Progress)(nil),             // 17: wxsync.source.v1.Progress
-	(*Error)(nil),                // 18: wxsync.source.v1.Error
-	nil,                          // 19: wxsync.source.v1.Progress.CallsEntry
-	nil,                          // 20: wxsync.source.v1.Progress.QuotaRemainEntry
+	(*CommitReply)(nil),          // 1: wxsync.source.v1.CommitReply
+	(*ListenControl)(nil),        // 2: wxsync.source.v1.ListenControl
+	(*ListenRequest)(nil),        // 3: wxsync.source.v1.ListenRequest
+	(*ListenMessage)(nil),        // 4: wxsync.source.v1.ListenMessage
+	(*Listening)(nil),            // 5: wxsync.source.v1.Listening
+	(*ListenStats)(nil),          // 6: wxsync.source.v1.ListenStats
+	(*NeedProfilesRequest)(nil),  // 7: wxsync.source.v1.NeedProfilesRequest
+	(*NeedProfilesResponse)(nil), // 8: wxsync.source.v1.NeedProfilesResponse
+	(*SpecRequest)(nil),          // 9: wxsync.source.v1.SpecRequest
+	(*SpecResponse)(nil),         // 10: wxsync.source.v1.SpecResponse
+	(*Config)(nil),               // 11: wxsync.source.v1.Config
+	(*CheckRequest)(nil),         // 12: wxsync.source.v1.CheckRequest
+	(*CheckResponse)(nil),        // 13: wxsync.source.v1.CheckResponse
+	(*CheckResult)(nil),          // 14: wxsync.source.v1.CheckResult
+	(*DiscoverRequest)(nil),      // 15: wxsync.source.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),     // 16: wxsync.source.v1.DiscoverResponse
+	(*StreamSchema)(nil),         // 17: wxsync.source.v1.StreamSchema
+	(*StreamState)(nil),          // 18: wxsync.source.v1.StreamState
+	(*ReadRequest)(nil),          // 19: wxsync.source.v1.ReadRequest
+	(*ReadMessage)(nil),          // 20: wxsync.source.v1.ReadMessage
+	(*RecordBatch)(nil),          // 21: wxsync.source.v1.RecordBatch
+	(*Checkpoint)(nil),           // 22: wxsync.source.v1.Checkpoint
+	(*Progress)(nil),             // 23: wxsync.source.v1.Progress
+	(*Error)(nil),                // 24: wxsync.source.v1.Error
+	nil,                          // 25: wxsync.source.v1.ListenStats.RejectedEntry
+	nil,                          // 26: wxsync.source.v1.ListenStats.OtherEntry
+	nil,                          // 27: wxsync.source.v1.ListenStats.CallsEntry
+	nil,                          // 28: wxsync.source.v1.Progress.CallsEntry
+	nil,                          // 29: wxsync.source.v1.Progress.QuotaRemainEntry
 }
 var file_source_proto_depIdxs = []int32{
-	5,  // 0: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
-	8,  // 1: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
-	11, // 2: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
-	5,  // 3: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
-	12, // 4: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
-	15, // 5: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
-	16, // 6: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
-	17, // 7: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
-	18, // 8: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
-	19, // 9: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
-	20, // 10: wxsync.source.v1.Progress.quota_remain:type_name -> wxsync.source.v1.Progress.QuotaRemainEntry
-	0,  // 11: wxsync.source.v1.Error.kind:type_name -> wxsync.source.v1.Error.Kind
-	3,  // 12: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
-	6,  // 13: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
-	9,  // 14: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
-	13, // 15: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
-	1,  // 16: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
-	4,  // 17: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
-	7,  // 18: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
-	10, // 19: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
-	14, // 20: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
-	2,  // 21: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	3,  // 0: wxsync.source.v1.ListenControl.start:type_name -> wxsync.source.v1.ListenRequest
+	11, // 1: wxsync.source.v1.ListenRequest.config:type_name -> wxsync.source.v1.Config
+	5,  // 2: wxsync.source.v1.ListenMessage.listening:type_name -> wxsync.source.v1.Listening
+	6,  // 3: wxsync.source.v1.ListenMessage.stats:type_name -> wxsync.source.v1.ListenStats
+	24, // 4: wxsync.source.v1.ListenMessage.error:type_name -> wxsync.source.v1.Error
+	25, // 5: wxsync.source.v1.ListenStats.rejected:type_name -> wxsync.source.v1.ListenStats.RejectedEntry
+	26, // 6: wxsync.source.v1.ListenStats.other:type_name -> wxsync.source.v1.ListenStats.OtherEntry
+	27, // 7: wxsync.source.v1.ListenStats.calls:type_name -> wxsync.source.v1.ListenStats.CallsEntry
+	11, // 8: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
+	14, // 9: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
+	17, // 10: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
+	11, // 11: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
+	18, // 12: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
+	21, // 13: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
+	22, // 14: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
+	23, // 15: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
+	24, // 16: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
+	28, // 17: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
+	29, // 18: wxsync.source.v1.Progress.quota_remain:type_name -> wxsync.source.v1.Progress.QuotaRemainEntry
+	0,  // 19: wxsync.source.v1.Error.kind:type_name -> wxsync.source.v1.Error.Kind
+	9,  // 20: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
+	12, // 21: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
+	15, // 22: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
+	19, // 23: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
+	2,  // 24: wxsync.source.v1.Source.Listen:input_type -> wxsync.source.v1.ListenControl
+	7,  // 25: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
+	21, // 26: wxsync.source.v1.Host.CommitEvents:input_type -> wxsync.source.v1.RecordBatch
+	21, // 27: wxsync.source.v1.Host.CommitUsers:input_type -> wxsync.source.v1.RecordBatch
+	10, // 28: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
+	13, // 29: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
+	16, // 30: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
+	20, // 31: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
+	4,  // 32: wxsync.source.v1.Source.Listen:output_type -> wxsync.source.v1.ListenMessage
+	8,  // 33: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
+	1,  // 34: wxsync.source.v1.Host.CommitEvents:output_type -> wxsync.source.v1.CommitReply
+	1,  // 35: wxsync.source.v1.Host.CommitUsers:output_type -> wxsync.source.v1.CommitReply
+	28, // [28:36] is the sub-list for method output_type
+	20, // [20:28] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -1251,7 +1780,15 @@ func file_source_proto_init() {
 	if File_source_proto != nil {
 		return
 	}
-	file_source_proto_msgTypes[13].OneofWrappers = []any{
+	file_source_proto_msgTypes[1].OneofWrappers = []any{
+		(*ListenControl_Start)(nil),
+	}
+	file_source_proto_msgTypes[3].OneofWrappers = []any{
+		(*ListenMessage_Listening)(nil),
+		(*ListenMessage_Stats)(nil),
+		(*ListenMessage_Error)(nil),
+	}
+	file_source_proto_msgTypes[19].OneofWrappers = []any{
 		(*ReadMessage_Record)(nil),
 		(*ReadMessage_Checkpoint)(nil),
 		(*ReadMessage_Progress)(nil),
@@ -1263,7 +1800,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -26,6 +26,7 @@ const (
 	Source_Check_FullMethodName    = "/wxsync.source.v1.Source/Check"
 	Source_Discover_FullMethodName = "/wxsync.source.v1.Source/Discover"
 	Source_Read_FullMethodName     = "/wxsync.source.v1.Source/Read"
+	Source_Listen_FullMethodName   = "/wxsync.source.v1.Source/Listen"
 )
 
 // SourceClient is the client API for Source service.
@@ -43,6 +44,14 @@ type SourceClient interface {
 	// Read syncs the requested streams, sending batches, checkpoints,
 	// progress and at most one error, in order.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadMessage], error)
+	// Listen receives the account's message pushes until the host ends it.
+	// The host's first message is a ListenRequest; the plugin answers with
+	// Listening once its HTTP server accepts, then Stats now and then. The
+	// host closing its side of the stream (CloseSend) is a graceful stop:
+	// the plugin stops accepting, answers every push in flight (committing
+	// through the Host service), sends its final Stats and returns.
+	// Cancelling the call is an abrupt stop.
+	Listen(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ListenControl, ListenMessage], error)
 }
 
 type sourceClient struct {
@@ -102,6 +111,19 @@ func (c *sourceClient) Read(ctx context.Context, in *ReadRequest, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_ReadClient = grpc.ServerStreamingClient[ReadMessage]
 
+func (c *sourceClient) Listen(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ListenControl, ListenMessage], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[1], Source_Listen_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ListenControl, ListenMessage]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_ListenClient = grpc.BidiStreamingClient[ListenControl, ListenMessage]
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -117,6 +139,14 @@ type SourceServer interface {
 	// Read syncs the requested streams, sending batches, checkpoints,
 	// progress and at most one error, in order.
 	Read(*ReadRequest, grpc.ServerStreamingServer[ReadMessage]) error
+	// Listen receives the account's message pushes until the host ends it.
+	// The host's first message is a ListenRequest; the plugin answers with
+	// Listening once its HTTP server accepts, then Stats now and then. The
+	// host closing its side of the stream (CloseSend) is a graceful stop:
+	// the plugin stops accepting, answers every push in flight (committing
+	// through the Host service), sends its final Stats and returns.
+	// Cancelling the call is an abrupt stop.
+	Listen(grpc.BidiStreamingServer[ListenControl, ListenMessage]) error
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -138,6 +168,9 @@ func (UnimplementedSourceServer) Discover(context.Context, *DiscoverRequest) (*D
 }
 func (UnimplementedSourceServer) Read(*ReadRequest, grpc.ServerStreamingServer[ReadMessage]) error {
 	return status.Error(codes.Unimplemented, "method Read not implemented")
+}
+func (UnimplementedSourceServer) Listen(grpc.BidiStreamingServer[ListenControl, ListenMessage]) error {
+	return status.Error(codes.Unimplemented, "method Listen not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -225,6 +258,13 @@ func _Source_Read_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_ReadServer = grpc.ServerStreamingServer[ReadMessage]
 
+func _Source_Listen_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SourceServer).Listen(&grpc.GenericServerStream[ListenControl, ListenMessage]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_ListenServer = grpc.BidiStreamingServer[ListenControl, ListenMessage]
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -251,12 +291,20 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _Source_Read_Handler,
 			ServerStreams: true,
 		},
+		{
+			StreamName:    "Listen",
+			Handler:       _Source_Listen_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 	},
 	Metadata: "source.proto",
 }
 
 const (
 	Host_NeedProfiles_FullMethodName = "/wxsync.source.v1.Host/NeedProfiles"
+	Host_CommitEvents_FullMethodName = "/wxsync.source.v1.Host/CommitEvents"
+	Host_CommitUsers_FullMethodName  = "/wxsync.source.v1.Host/CommitUsers"
 )
 
 // HostClient is the client API for Host service.
@@ -271,6 +319,14 @@ type HostClient interface {
 	// missing or older than the host's maximum age (all, on a full refresh),
 	// in the order given.
 	NeedProfiles(ctx context.Context, in *NeedProfilesRequest, opts ...grpc.CallOption) (*NeedProfilesResponse, error)
+	// CommitEvents stores a batch of follow events (stream follow_events)
+	// durably. Only an OK answer lets the plugin acknowledge the pushes that
+	// carried them; any error means: not committed (retrying is safe, rows
+	// are deduplicated on the event's identity).
+	CommitEvents(ctx context.Context, in *RecordBatch, opts ...grpc.CallOption) (*CommitReply, error)
+	// CommitUsers stores a batch of profiles (stream users), as a Read's
+	// users records would be.
+	CommitUsers(ctx context.Context, in *RecordBatch, opts ...grpc.CallOption) (*CommitReply, error)
 }
 
 type hostClient struct {
@@ -291,6 +347,26 @@ func (c *hostClient) NeedProfiles(ctx context.Context, in *NeedProfilesRequest, 
 	return out, nil
 }
 
+func (c *hostClient) CommitEvents(ctx context.Context, in *RecordBatch, opts ...grpc.CallOption) (*CommitReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitReply)
+	err := c.cc.Invoke(ctx, Host_CommitEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) CommitUsers(ctx context.Context, in *RecordBatch, opts ...grpc.CallOption) (*CommitReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitReply)
+	err := c.cc.Invoke(ctx, Host_CommitUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -303,6 +379,14 @@ type HostServer interface {
 	// missing or older than the host's maximum age (all, on a full refresh),
 	// in the order given.
 	NeedProfiles(context.Context, *NeedProfilesRequest) (*NeedProfilesResponse, error)
+	// CommitEvents stores a batch of follow events (stream follow_events)
+	// durably. Only an OK answer lets the plugin acknowledge the pushes that
+	// carried them; any error means: not committed (retrying is safe, rows
+	// are deduplicated on the event's identity).
+	CommitEvents(context.Context, *RecordBatch) (*CommitReply, error)
+	// CommitUsers stores a batch of profiles (stream users), as a Read's
+	// users records would be.
+	CommitUsers(context.Context, *RecordBatch) (*CommitReply, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -315,6 +399,12 @@ type UnimplementedHostServer struct{}
 
 func (UnimplementedHostServer) NeedProfiles(context.Context, *NeedProfilesRequest) (*NeedProfilesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NeedProfiles not implemented")
+}
+func (UnimplementedHostServer) CommitEvents(context.Context, *RecordBatch) (*CommitReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitEvents not implemented")
+}
+func (UnimplementedHostServer) CommitUsers(context.Context, *RecordBatch) (*CommitReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitUsers not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -355,6 +445,42 @@ func _Host_NeedProfiles_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_CommitEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordBatch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).CommitEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_CommitEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).CommitEvents(ctx, req.(*RecordBatch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_CommitUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordBatch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).CommitUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_CommitUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).CommitUsers(ctx, req.(*RecordBatch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -365,6 +491,14 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NeedProfiles",
 			Handler:    _Host_NeedProfiles_Handler,
+		},
+		{
+			MethodName: "CommitEvents",
+			Handler:    _Host_CommitEvents_Handler,
+		},
+		{
+			MethodName: "CommitUsers",
+			Handler:    _Host_CommitUsers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

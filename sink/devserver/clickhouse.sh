@@ -5,7 +5,9 @@
 #   clickhouse.sh stop  DIR                      stop the server whose pid file is in DIR
 #
 # The server keeps everything (config, data, logs, pid) under DIR, listens on
-# 127.0.0.1 only and runs with UTC as its time zone. Starting is idempotent: a
+# 127.0.0.1 only and runs with UTC as its time zone. It keeps system.query_log
+# (filled for the queries that set log_queries=1; make bench reads
+# ClickHouse's own CPU time from it). Starting is idempotent: a
 # server that already answers on TCP_PORT is left alone. Used by `make
 # clickhouse`, .ci/run and the fault tests that need a disposable server.
 #
@@ -92,6 +94,11 @@ start)
   <timezone>UTC</timezone>
   <mark_cache_size>536870912</mark_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
+  <query_log>
+    <database>system</database>
+    <table>query_log</table>
+    <flush_interval_milliseconds>7500</flush_interval_milliseconds>
+  </query_log>
   $tls_xml
 </yandex>
 XML

@@ -37,7 +37,7 @@ func StartServer(tb testing.TB, env ...string) *Server {
 	tb.Helper()
 	root, err := moduleRoot()
 	if err != nil {
-		tb.Fatalf("sinktest: %v", err)
+		tb.Fatal(err)
 	}
 	s := &Server{tb: tb, Dir: filepath.Join(tb.TempDir(), "ch"), Port: FreePort(tb), HTTP: FreePort(tb), env: env}
 	if ServedByChDB(tb) {
@@ -105,25 +105,6 @@ func FreePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// moduleRoot returns the folder of go.mod above the working directory
-// (go test runs a package's tests in its folder).
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // chdbLibrary finds the libchdb.so that chdb.sh fetched into the folder of

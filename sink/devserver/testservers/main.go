@@ -71,6 +71,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for i, s := range servers {
 		g := &group{name: "ClickHouse " + s.version, pkgs: chPkgs, prefix: "[ClickHouse " + s.version + "] ", flags: flags,
 			env: []string{sinktest.EnvDSN + "=" + s.dsn, sinktest.EnvSeen + "=" + s.seen}}
+		if i > 0 { // the cluster tests use the cluster, not s: once is enough
+			g.env = append(g.env, sinktest.EnvClusterPass+"=0")
+		}
 		if i > 0 && !raceEvery && slices.ContainsFunc(flags, isRace) {
 			g.flags = slices.DeleteFunc(slices.Clone(flags), isRace)
 			fmt.Fprintf(out, "testservers: ClickHouse %s: without -race (the same Go code runs under it on ClickHouse %s; %s races every server)\n",

@@ -1,0 +1,65 @@
+package sink
+
+import (
+	"fmt"
+	"hash/maphash"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkFreshPage times the decision for one 10,000-openid page against
+// sets of 1M and 10M fresh profiles (half the page fresh).
+func BenchmarkFreshPage(b *testing.B) {
+	for _, n := range []int{1_000_000, 10_000_000} {
+		f := &FreshSet{seed: maphash.MakeSeed()}
+		f.hashes = offHeap[uint64](f, n)
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("oAcct1%022d", i)
+			f.hashes = append(f.hashes, maphash.String(f.seed, ids[i]))
+		}
+		f.index()
+		page := make([]string, 0, 10000)
+		for i := range 10000 {
+			if i%2 == 0 {
+				page = append(page, ids[(i*7919)%n])
+			} else {
+				page = append(page, fmt.Sprintf("oNew%024d", i))
+			}
+		}
+		b.Run(fmt.Sprintf("fresh=%d/each", n), func(b *testing.B) {
+			cpu := cpuTime(b)
+			defer func() { b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
+			for range b.N {
+				need := make([]string, 0, len(page))
+				for _, id := range page {
+					if !f.Fresh(id) {
+						need = append(need, id)
+					}
+				}
+				if len(need) != 5000 {
+					b.Fatal(len(need))
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("fresh=%d/batch", n), func(b *testing.B) {
+			cpu := cpuTime(b)
+			defer func() { b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
+			for range b.N {
+				if need := f.Need(page); len(need) != 5000 {
+					b.Fatal(len(need))
+				}
+			}
+		})
+	}
+}

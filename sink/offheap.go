@@ -1,0 +1,31 @@
+//go:build linux || darwin
+
+package sink
+
+import (
+	"runtime"
+	"syscall"
+	"unsafe"
+)
+
+// offHeapMinBytes is the smallest buffer worth a mapping of its own.
+const offHeapMinBytes = 1 << 20
+
+// offHeap returns an empty slice with room for n values of T, in memory
+// mapped outside the Go heap when it is large, so that a big long-lived
+// FreshSet does not raise the garbage collector's heap goal (which is
+// twice the live heap: 80 MB of hashes would let the host's heap grow by
+// another 80 MB of garbage before a collection). The mapping is released
+// once owner is unreachable. T must hold no pointers.
+func offHeap[T uint32 | uint64](owner *FreshSet, n int) []T {
+	size := n * int(unsafe.Sizeof(T(0)))
+	if size < offHeapMinBytes {
+		return make([]T, 0, n)
+	}
+	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return make([]T, 0, n) // on the heap, then
+	}
+	runtime.AddCleanup(owner, func(b []byte) { _ = syscall.Munmap(b) }, b)
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0]
+}

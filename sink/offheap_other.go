@@ -1,0 +1,9 @@
+//go:build !(linux || darwin)
+
+package sink
+
+// offHeap returns an empty slice with room for n values of T, on the Go
+// heap on this platform (see the Linux version).
+func offHeap[T uint32 | uint64](owner *FreshSet, n int) []T {
+	return make([]T, 0, n)
+}
