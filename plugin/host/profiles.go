@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"time"
+
+	"github.com/wxsync/wxsync/plugin"
 )
 
 // profileFilter is the plugin.Host a Run serves when users is synced: it
@@ -32,4 +34,25 @@ func (f *profileFilter) NeedProfiles(ctx context.Context, openids []string) ([]s
 		}
 	}
 	return need, nil
+}
+
+// services is the Host a Run serves when it keeps credentials: the
+// profile filter (nil when users is not synced: every openid is needed)
+// and a plugin.Keeper.
+type services struct {
+	profiles plugin.Host
+	keeper   plugin.Keeper
+}
+
+// NeedProfiles asks the profile filter, if there is one.
+func (s *services) NeedProfiles(ctx context.Context, openids []string) ([]string, error) {
+	if s.profiles == nil {
+		return openids, nil
+	}
+	return s.profiles.NeedProfiles(ctx, openids)
+}
+
+// KeepRefreshToken stores a refresh token through the keeper.
+func (s *services) KeepRefreshToken(ctx context.Context, appid, refreshToken string) error {
+	return s.keeper.KeepRefreshToken(ctx, appid, refreshToken)
 }

@@ -76,7 +76,95 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17, 0}
+	return file_source_proto_rawDescGZIP(), []int{19, 0}
+}
+
+type KeepRefreshTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Appid         string                 `protobuf:"bytes,1,opt,name=appid,proto3" json:"appid,omitempty"`
+	RefreshToken  string                 `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepRefreshTokenRequest) Reset() {
+	*x = KeepRefreshTokenRequest{}
+	mi := &file_source_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepRefreshTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepRefreshTokenRequest) ProtoMessage() {}
+
+func (x *KeepRefreshTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepRefreshTokenRequest.ProtoReflect.Descriptor instead.
+func (*KeepRefreshTokenRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *KeepRefreshTokenRequest) GetAppid() string {
+	if x != nil {
+		return x.Appid
+	}
+	return ""
+}
+
+func (x *KeepRefreshTokenRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+type KeepRefreshTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepRefreshTokenResponse) Reset() {
+	*x = KeepRefreshTokenResponse{}
+	mi := &file_source_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepRefreshTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepRefreshTokenResponse) ProtoMessage() {}
+
+func (x *KeepRefreshTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepRefreshTokenResponse.ProtoReflect.Descriptor instead.
+func (*KeepRefreshTokenResponse) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{1}
 }
 
 type NeedProfilesRequest struct {
@@ -88,7 +176,7 @@ type NeedProfilesRequest struct {
 
 func (x *NeedProfilesRequest) Reset() {
 	*x = NeedProfilesRequest{}
-	mi := &file_source_proto_msgTypes[0]
+	mi := &file_source_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -100,7 +188,7 @@ func (x *NeedProfilesRequest) String() string {
 func (*NeedProfilesRequest) ProtoMessage() {}
 
 func (x *NeedProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[0]
+	mi := &file_source_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -113,7 +201,7 @@ func (x *NeedProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeedProfilesRequest.ProtoReflect.Descriptor instead.
 func (*NeedProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{0}
+	return file_source_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *NeedProfilesRequest) GetOpenids() []string {
@@ -132,7 +220,7 @@ type NeedProfilesResponse struct {
 
 func (x *NeedProfilesResponse) Reset() {
 	*x = NeedProfilesResponse{}
-	mi := &file_source_proto_msgTypes[1]
+	mi := &file_source_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -144,7 +232,7 @@ func (x *NeedProfilesResponse) String() string {
 func (*NeedProfilesResponse) ProtoMessage() {}
 
 func (x *NeedProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[1]
+	mi := &file_source_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -157,7 +245,7 @@ func (x *NeedProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeedProfilesResponse.ProtoReflect.Descriptor instead.
 func (*NeedProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{1}
+	return file_source_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *NeedProfilesResponse) GetOpenids() []string {
@@ -175,7 +263,7 @@ type SpecRequest struct {
 
 func (x *SpecRequest) Reset() {
 	*x = SpecRequest{}
-	mi := &file_source_proto_msgTypes[2]
+	mi := &file_source_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +275,7 @@ func (x *SpecRequest) String() string {
 func (*SpecRequest) ProtoMessage() {}
 
 func (x *SpecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[2]
+	mi := &file_source_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +288,7 @@ func (x *SpecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecRequest.ProtoReflect.Descriptor instead.
 func (*SpecRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{2}
+	return file_source_proto_rawDescGZIP(), []int{4}
 }
 
 type SpecResponse struct {
@@ -214,7 +302,7 @@ type SpecResponse struct {
 
 func (x *SpecResponse) Reset() {
 	*x = SpecResponse{}
-	mi := &file_source_proto_msgTypes[3]
+	mi := &file_source_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +314,7 @@ func (x *SpecResponse) String() string {
 func (*SpecResponse) ProtoMessage() {}
 
 func (x *SpecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[3]
+	mi := &file_source_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +327,7 @@ func (x *SpecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecResponse.ProtoReflect.Descriptor instead.
 func (*SpecResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{3}
+	return file_source_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SpecResponse) GetName() string {
@@ -273,7 +361,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_source_proto_msgTypes[4]
+	mi := &file_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -285,7 +373,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[4]
+	mi := &file_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -298,7 +386,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{4}
+	return file_source_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Config) GetJson() []byte {
@@ -309,15 +397,18 @@ func (x *Config) GetJson() []byte {
 }
 
 type CheckRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// host_broker_id is the go-plugin broker id on which the host serves the
+	// Host service for this Check (0: none).
+	HostBrokerId  uint32 `protobuf:"varint,2,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_source_proto_msgTypes[5]
+	mi := &file_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -329,7 +420,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[5]
+	mi := &file_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -342,7 +433,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{5}
+	return file_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CheckRequest) GetConfig() *Config {
@@ -350,6 +441,13 @@ func (x *CheckRequest) GetConfig() *Config {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *CheckRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
 }
 
 type CheckResponse struct {
@@ -361,7 +459,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_source_proto_msgTypes[6]
+	mi := &file_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +471,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[6]
+	mi := &file_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +484,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{6}
+	return file_source_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CheckResponse) GetResults() []*CheckResult {
@@ -410,7 +508,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_source_proto_msgTypes[7]
+	mi := &file_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +520,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[7]
+	mi := &file_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +533,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{7}
+	return file_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CheckResult) GetName() string {
@@ -474,7 +572,7 @@ type DiscoverRequest struct {
 
 func (x *DiscoverRequest) Reset() {
 	*x = DiscoverRequest{}
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +584,7 @@ func (x *DiscoverRequest) String() string {
 func (*DiscoverRequest) ProtoMessage() {}
 
 func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +597,7 @@ func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{8}
+	return file_source_proto_rawDescGZIP(), []int{10}
 }
 
 type DiscoverResponse struct {
@@ -511,7 +609,7 @@ type DiscoverResponse struct {
 
 func (x *DiscoverResponse) Reset() {
 	*x = DiscoverResponse{}
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +621,7 @@ func (x *DiscoverResponse) String() string {
 func (*DiscoverResponse) ProtoMessage() {}
 
 func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +634,7 @@ func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{9}
+	return file_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DiscoverResponse) GetStreams() []*StreamSchema {
@@ -558,7 +656,7 @@ type StreamSchema struct {
 
 func (x *StreamSchema) Reset() {
 	*x = StreamSchema{}
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +668,7 @@ func (x *StreamSchema) String() string {
 func (*StreamSchema) ProtoMessage() {}
 
 func (x *StreamSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +681,7 @@ func (x *StreamSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSchema.ProtoReflect.Descriptor instead.
 func (*StreamSchema) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{10}
+	return file_source_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StreamSchema) GetName() string {
@@ -613,7 +711,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +723,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +736,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{11}
+	return file_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StreamState) GetStream() string {
@@ -669,7 +767,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +779,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +792,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{12}
+	return file_source_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReadRequest) GetConfig() *Config {
@@ -733,7 +831,7 @@ type ReadMessage struct {
 
 func (x *ReadMessage) Reset() {
 	*x = ReadMessage{}
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +843,7 @@ func (x *ReadMessage) String() string {
 func (*ReadMessage) ProtoMessage() {}
 
 func (x *ReadMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +856,7 @@ func (x *ReadMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadMessage.ProtoReflect.Descriptor instead.
 func (*ReadMessage) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{13}
+	return file_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReadMessage) GetMsg() isReadMessage_Msg {
@@ -844,7 +942,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +954,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +967,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{14}
+	return file_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecordBatch) GetStream() string {
@@ -900,7 +998,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1010,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1023,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15}
+	return file_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Checkpoint) GetStream() string {
@@ -971,7 +1069,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1081,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1094,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{16}
+	return file_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Progress) GetStream() string {
@@ -1046,7 +1144,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1156,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1169,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17}
+	return file_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1099,7 +1197,11 @@ var File_source_proto protoreflect.FileDescriptor
 
 const file_source_proto_rawDesc = "" +
 	"\n" +
-	"\fsource.proto\x12\x10wxsync.source.v1\"/\n" +
+	"\fsource.proto\x12\x10wxsync.source.v1\"T\n" +
+	"\x17KeepRefreshTokenRequest\x12\x14\n" +
+	"\x05appid\x18\x01 \x01(\tR\x05appid\x12#\n" +
+	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\"\x1a\n" +
+	"\x18KeepRefreshTokenResponse\"/\n" +
 	"\x13NeedProfilesRequest\x12\x18\n" +
 	"\aopenids\x18\x01 \x03(\tR\aopenids\"0\n" +
 	"\x14NeedProfilesResponse\x12\x18\n" +
@@ -1110,9 +1212,10 @@ const file_source_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x18\n" +
 	"\astreams\x18\x03 \x03(\tR\astreams\"\x1c\n" +
 	"\x06Config\x12\x12\n" +
-	"\x04json\x18\x01 \x01(\fR\x04json\"@\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"f\n" +
 	"\fCheckRequest\x120\n" +
-	"\x06config\x18\x01 \x01(\v2\x18.wxsync.source.v1.ConfigR\x06config\"H\n" +
+	"\x06config\x18\x01 \x01(\v2\x18.wxsync.source.v1.ConfigR\x06config\x12$\n" +
+	"\x0ehost_broker_id\x18\x02 \x01(\rR\fhostBrokerId\"H\n" +
 	"\rCheckResponse\x127\n" +
 	"\aresults\x18\x01 \x03(\v2\x1d.wxsync.source.v1.CheckResultR\aresults\"e\n" +
 	"\vCheckResult\x12\x12\n" +
@@ -1175,9 +1278,10 @@ const file_source_proto_rawDesc = "" +
 	"\x04Spec\x12\x1d.wxsync.source.v1.SpecRequest\x1a\x1e.wxsync.source.v1.SpecResponse\x12H\n" +
 	"\x05Check\x12\x1e.wxsync.source.v1.CheckRequest\x1a\x1f.wxsync.source.v1.CheckResponse\x12Q\n" +
 	"\bDiscover\x12!.wxsync.source.v1.DiscoverRequest\x1a\".wxsync.source.v1.DiscoverResponse\x12F\n" +
-	"\x04Read\x12\x1d.wxsync.source.v1.ReadRequest\x1a\x1d.wxsync.source.v1.ReadMessage0\x012e\n" +
+	"\x04Read\x12\x1d.wxsync.source.v1.ReadRequest\x1a\x1d.wxsync.source.v1.ReadMessage0\x012\xd0\x01\n" +
 	"\x04Host\x12]\n" +
-	"\fNeedProfiles\x12%.wxsync.source.v1.NeedProfilesRequest\x1a&.wxsync.source.v1.NeedProfilesResponseB$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
+	"\fNeedProfiles\x12%.wxsync.source.v1.NeedProfilesRequest\x1a&.wxsync.source.v1.NeedProfilesResponse\x12i\n" +
+	"\x10KeepRefreshToken\x12).wxsync.source.v1.KeepRefreshTokenRequest\x1a*.wxsync.source.v1.KeepRefreshTokenResponseB$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -1192,55 +1296,59 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_source_proto_goTypes = []any{
-	(Error_Kind)(0),              // 0: wxsync.source.v1.Error.Kind
-	(*NeedProfilesRequest)(nil),  // 1: wxsync.source.v1.NeedProfilesRequest
-	(*NeedProfilesResponse)(nil), // 2: wxsync.source.v1.NeedProfilesResponse
-	(*SpecRequest)(nil),          // 3: wxsync.source.v1.SpecRequest
-	(*SpecResponse)(nil),         // 4: wxsync.source.v1.SpecResponse
-	(*Config)(nil),               // 5: wxsync.source.v1.Config
-	(*CheckRequest)(nil),         // 6: wxsync.source.v1.CheckRequest
-	(*CheckResponse)(nil),        // 7: wxsync.source.v1.CheckResponse
-	(*CheckResult)(nil),          // 8: wxsync.source.v1.CheckResult
-	(*DiscoverRequest)(nil),      // 9: wxsync.source.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),     // 10: wxsync.source.v1.DiscoverResponse
-	(*StreamSchema)(nil),         // 11: wxsync.source.v1.StreamSchema
-	(*StreamState)(nil),          // 12: wxsync.source.v1.StreamState
-	(*ReadRequest)(nil),          // 13: wxsync.source.v1.ReadRequest
-	(*ReadMessage)(nil),          // 14: wxsync.source.v1.ReadMessage
-	(*RecordBatch)(nil),          // 15: wxsync.source.v1.RecordBatch
-	(*Checkpoint)(nil),           // 16: wxsync.source.v1.Checkpoint
-	(*Progress)(nil),             // 17: wxsync.source.v1.Progress
-	(*Error)(nil),                // 18: wxsync.source.v1.Error
-	nil,                          // 19: wxsync.source.v1.Progress.CallsEntry
-	nil,                          // 20: wxsync.source.v1.Progress.QuotaRemainEntry
+	(Error_Kind)(0),                  // 0: wxsync.source.v1.Error.Kind
+	(*KeepRefreshTokenRequest)(nil),  // 1: wxsync.source.v1.KeepRefreshTokenRequest
+	(*KeepRefreshTokenResponse)(nil), // 2: wxsync.source.v1.KeepRefreshTokenResponse
+	(*NeedProfilesRequest)(nil),      // 3: wxsync.source.v1.NeedProfilesRequest
+	(*NeedProfilesResponse)(nil),     // 4: wxsync.source.v1.NeedProfilesResponse
+	(*SpecRequest)(nil),              // 5: wxsync.source.v1.SpecRequest
+	(*SpecResponse)(nil),             // 6: wxsync.source.v1.SpecResponse
+	(*Config)(nil),                   // 7: wxsync.source.v1.Config
+	(*CheckRequest)(nil),             // 8: wxsync.source.v1.CheckRequest
+	(*CheckResponse)(nil),            // 9: wxsync.source.v1.CheckResponse
+	(*CheckResult)(nil),              // 10: wxsync.source.v1.CheckResult
+	(*DiscoverRequest)(nil),          // 11: wxsync.source.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),         // 12: wxsync.source.v1.DiscoverResponse
+	(*StreamSchema)(nil),             // 13: wxsync.source.v1.StreamSchema
+	(*StreamState)(nil),              // 14: wxsync.source.v1.StreamState
+	(*ReadRequest)(nil),              // 15: wxsync.source.v1.ReadRequest
+	(*ReadMessage)(nil),              // 16: wxsync.source.v1.ReadMessage
+	(*RecordBatch)(nil),              // 17: wxsync.source.v1.RecordBatch
+	(*Checkpoint)(nil),               // 18: wxsync.source.v1.Checkpoint
+	(*Progress)(nil),                 // 19: wxsync.source.v1.Progress
+	(*Error)(nil),                    // 20: wxsync.source.v1.Error
+	nil,                              // 21: wxsync.source.v1.Progress.CallsEntry
+	nil,                              // 22: wxsync.source.v1.Progress.QuotaRemainEntry
 }
 var file_source_proto_depIdxs = []int32{
-	5,  // 0: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
-	8,  // 1: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
-	11, // 2: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
-	5,  // 3: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
-	12, // 4: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
-	15, // 5: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
-	16, // 6: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
-	17, // 7: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
-	18, // 8: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
-	19, // 9: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
-	20, // 10: wxsync.source.v1.Progress.quota_remain:type_name -> wxsync.source.v1.Progress.QuotaRemainEntry
+	7,  // 0: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
+	10, // 1: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
+	13, // 2: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
+	7,  // 3: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
+	14, // 4: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
+	17, // 5: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
+	18, // 6: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
+	19, // 7: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
+	20, // 8: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
+	21, // 9: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
+	22, // 10: wxsync.source.v1.Progress.quota_remain:type_name -> wxsync.source.v1.Progress.QuotaRemainEntry
 	0,  // 11: wxsync.source.v1.Error.kind:type_name -> wxsync.source.v1.Error.Kind
-	3,  // 12: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
-	6,  // 13: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
-	9,  // 14: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
-	13, // 15: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
-	1,  // 16: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
-	4,  // 17: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
-	7,  // 18: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
-	10, // 19: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
-	14, // 20: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
-	2,  // 21: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
+	5,  // 12: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
+	8,  // 13: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
+	11, // 14: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
+	15, // 15: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
+	3,  // 16: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
+	1,  // 17: wxsync.source.v1.Host.KeepRefreshToken:input_type -> wxsync.source.v1.KeepRefreshTokenRequest
+	6,  // 18: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
+	9,  // 19: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
+	12, // 20: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
+	16, // 21: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
+	4,  // 22: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
+	2,  // 23: wxsync.source.v1.Host.KeepRefreshToken:output_type -> wxsync.source.v1.KeepRefreshTokenResponse
+	18, // [18:24] is the sub-list for method output_type
+	12, // [12:18] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -1251,7 +1359,7 @@ func file_source_proto_init() {
 	if File_source_proto != nil {
 		return
 	}
-	file_source_proto_msgTypes[13].OneofWrappers = []any{
+	file_source_proto_msgTypes[15].OneofWrappers = []any{
 		(*ReadMessage_Record)(nil),
 		(*ReadMessage_Checkpoint)(nil),
 		(*ReadMessage_Progress)(nil),
@@ -1263,7 +1371,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

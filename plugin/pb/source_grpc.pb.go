@@ -256,7 +256,8 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Host_NeedProfiles_FullMethodName = "/wxsync.source.v1.Host/NeedProfiles"
+	Host_NeedProfiles_FullMethodName     = "/wxsync.source.v1.Host/NeedProfiles"
+	Host_KeepRefreshToken_FullMethodName = "/wxsync.source.v1.Host/KeepRefreshToken"
 )
 
 // HostClient is the client API for Host service.
@@ -271,6 +272,10 @@ type HostClient interface {
 	// missing or older than the host's maximum age (all, on a full refresh),
 	// in the order given.
 	NeedProfiles(ctx context.Context, in *NeedProfilesRequest, opts ...grpc.CallOption) (*NeedProfilesResponse, error)
+	// KeepRefreshToken stores a new authorizer refresh token an answer of
+	// the third-party platform carried, before the source uses the access
+	// token that came with it; it answers once the token is stored.
+	KeepRefreshToken(ctx context.Context, in *KeepRefreshTokenRequest, opts ...grpc.CallOption) (*KeepRefreshTokenResponse, error)
 }
 
 type hostClient struct {
@@ -291,6 +296,16 @@ func (c *hostClient) NeedProfiles(ctx context.Context, in *NeedProfilesRequest, 
 	return out, nil
 }
 
+func (c *hostClient) KeepRefreshToken(ctx context.Context, in *KeepRefreshTokenRequest, opts ...grpc.CallOption) (*KeepRefreshTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeepRefreshTokenResponse)
+	err := c.cc.Invoke(ctx, Host_KeepRefreshToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -303,6 +318,10 @@ type HostServer interface {
 	// missing or older than the host's maximum age (all, on a full refresh),
 	// in the order given.
 	NeedProfiles(context.Context, *NeedProfilesRequest) (*NeedProfilesResponse, error)
+	// KeepRefreshToken stores a new authorizer refresh token an answer of
+	// the third-party platform carried, before the source uses the access
+	// token that came with it; it answers once the token is stored.
+	KeepRefreshToken(context.Context, *KeepRefreshTokenRequest) (*KeepRefreshTokenResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -315,6 +334,9 @@ type UnimplementedHostServer struct{}
 
 func (UnimplementedHostServer) NeedProfiles(context.Context, *NeedProfilesRequest) (*NeedProfilesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NeedProfiles not implemented")
+}
+func (UnimplementedHostServer) KeepRefreshToken(context.Context, *KeepRefreshTokenRequest) (*KeepRefreshTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method KeepRefreshToken not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -355,6 +377,24 @@ func _Host_NeedProfiles_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_KeepRefreshToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeepRefreshTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).KeepRefreshToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_KeepRefreshToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).KeepRefreshToken(ctx, req.(*KeepRefreshTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -365,6 +405,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NeedProfiles",
 			Handler:    _Host_NeedProfiles_Handler,
+		},
+		{
+			MethodName: "KeepRefreshToken",
+			Handler:    _Host_KeepRefreshToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
