@@ -131,7 +131,9 @@ type resolver struct {
 	errs   []error
 }
 
-func (r *resolver) bad(format string, args ...any) { r.errs = append(r.errs, fmt.Errorf(format, args...)) }
+func (r *resolver) bad(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf(format, args...))
+}
 
 // secret resolves the reference (env or file) of what, which must be set.
 func (r *resolver) secret(where, what, env, file string) string {
