@@ -52,6 +52,14 @@ type Config struct {
 	LogLevel         string        `env:"WXSYNC_LOG_LEVEL, default=info" flag:"log-level" help:"debug, info, warn or error."`
 	LogFormat        string        `env:"WXSYNC_LOG_FORMAT, default=text" flag:"log-format" help:"text or json."`
 	ProgressInterval time.Duration `env:"WXSYNC_PROGRESS_INTERVAL, default=5s" flag:"progress-interval" help:"When stderr is not a terminal, how often a progress line is logged per stream (on a terminal, bars are drawn instead)."`
+
+	// Many accounts (accounts.go, docs/accounts.md).
+	Accounts           string `env:"WXSYNC_ACCOUNTS" flag:"accounts" help:"Account list (JSON, docs/accounts.md): sync or check every account in it instead of WECHAT_APPID."`
+	Parallel           int    `env:"WXSYNC_PARALLEL, default=4" flag:"parallel" help:"With an account list: accounts synced at once, one plugin each (1–256)."`
+	MaxInFlight        int    `env:"WXSYNC_MAX_IN_FLIGHT, default=32" flag:"max-in-flight" help:"With an account list: API calls in flight across all running accounts; each gets an equal share (at least 2: its list walk and one batchget)."`
+	Shard              string `env:"WXSYNC_SHARD" flag:"shard" help:"With an account list: I/N syncs only the accounts whose appid hashes to worker I of N (index/N: I from JOB_COMPLETION_INDEX)."`
+	CredentialsKey     string `env:"WXSYNC_CREDENTIALS_KEY" secret:"true" help:"32-byte key (64 hex digits or base64) sealing verify tickets and rotated refresh tokens in wxsync_credentials (AES-256-GCM). Needed by platform accounts."`
+	CredentialsKeyFile string `env:"WXSYNC_CREDENTIALS_KEY_FILE" flag:"credentials-key-file" help:"File holding WXSYNC_CREDENTIALS_KEY (a Kubernetes secret mount)."`
 }
 
 // loadConfig reads the environment (through lookup), then the flags in
@@ -81,10 +89,11 @@ func processEnv(ctx context.Context, lookup envconfig.Lookuper, c *Config) error
 // every other rule lives here.
 func (c Config) Validate(account bool) error {
 	var errs []error
-	if account && c.AppID == "" {
+	if account && c.Accounts == "" && c.AppID == "" {
 		errs = append(errs, errors.New("WECHAT_APPID (--appid) is not set"))
 	}
-	if account && c.Secret == "" {
+	errs = append(errs, c.accountsProblems()...)
+	if account && c.Accounts == "" && c.Secret == "" {
 		errs = append(errs, errors.New("WECHAT_SECRET is not set"))
 	}
 	errs = append(errs, c.wechatProblems()...)
