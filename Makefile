@@ -29,7 +29,7 @@ endif
 
 BINARIES := bin/wxsync bin/wxsync-source-wechat bin/wxsim
 
-.PHONY: help build test killtest clickhouse clickhouse-current clickhouse-both clickhouse-stop demo bench fuzz proto lint clean docs
+.PHONY: help build test killtest clickhouse clickhouse-current clickhouse-both clickhouse-stop demo bench bench-accounts fuzz proto lint clean docs
 
 help:
 	@echo "make build            build $(BINARIES)"
@@ -38,6 +38,7 @@ help:
 	@echo "make killtest         SIGKILL the host at 20 random points of a sync (WXSYNC_KILL_SEED=N replays a run)"
 	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, then a few queries"
 	@echo "make bench            sync at 100k, 1M and 3M followers beside its stage floors, and 1M profiles at 0 and 50 ms latency; writes docs/benchmarks.md"
+	@echo "make bench-accounts   only the many-accounts benchmark (1,000 accounts of 1,000 followers); writes its section of docs/benchmarks.md"
 	@echo "make fuzz             longer fuzzing runs of every decoder"
 	@echo "make docs             regenerate docs/configuration.md from the Config struct"
 	@echo "make clickhouse       install Debian's clickhouse-server if missing and start it on 127.0.0.1:$(CH_PORT)"
@@ -87,6 +88,9 @@ demo: build clickhouse
 
 bench: build clickhouse
 	WXSYNC_BENCH_OUT=$(CURDIR)/docs/benchmarks.md $(GO) test ./cmd/wxsync -run '^$$' -bench . -benchtime 1x -timeout 60m
+
+bench-accounts: build clickhouse
+	WXSYNC_BENCH_OUT=$(CURDIR)/docs/benchmarks.md $(GO) test ./cmd/wxsync -run '^$$' -bench '^BenchmarkAccounts$$' -benchtime 1x -timeout 60m
 
 # docs/configuration.md is generated from the Config struct (cmd/wxsync/config.go);
 # TestReferenceUpToDate fails when it is stale.
