@@ -4,7 +4,8 @@
 // wxsync_state tables and the *_current views), the insertion of Arrow
 // record batches, the snapshot life cycle with its pruning, and the stored
 // sync state (the resumable cursor of each account and stream), the run
-// records (wxsync_runs), and the parsing and password redaction of its DSN
+// records (wxsync_runs), the sealed credentials (wxsync_credentials: it
+// stores and loads the host's ciphertext, never a value in clear), and the parsing and password redaction of its DSN
 // (ParseDSN, RedactDSN: the one place they are written).
 //
 // It must not touch: WeChat or its API (connector/), the plugin protocol
