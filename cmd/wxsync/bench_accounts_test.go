@@ -117,6 +117,7 @@ func benchAccountsReport(n, followers, parallel int, wall time.Duration, calls i
 	p("| host peak RSS (VmHWM, sampled every 100 ms) | %.1f MiB | under 300 MiB: %s |\n", benchMiB(peakKB), benchYesNo(peakKB < 300*1024))
 	p("| 1-minute load average before | %.2f | |\n\n", load)
 	p("Every account's `wechat_followers_current` and `wechat_users` were then checked against wxsim: exact.\n")
+	p("The load average before the run is other work on the machine's 2 cores; it slows every figure above.\n")
 	p("%s\n", benchAccountsEnd)
 	return s.String()
 }
