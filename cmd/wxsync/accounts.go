@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,9 +32,6 @@ func (c Config) accountsProblems() []error {
 	}
 	if _, err := host.ParseShard(c.Shard, os.LookupEnv); err != nil {
 		errs = append(errs, err)
-	}
-	if c.CredentialsKey != "" && c.CredentialsKeyFile != "" {
-		errs = append(errs, errors.New("WXSYNC_CREDENTIALS_KEY and WXSYNC_CREDENTIALS_KEY_FILE are both set: give one"))
 	}
 	return errs
 }
