@@ -74,6 +74,7 @@ func TestClusterDDL(t *testing.T) {
 			`"wechat_snapshots" "Distributed"`, `"wechat_snapshots_local" "ReplicatedReplacingMergeTree"`,
 			`"wechat_tags" "Distributed"`, `"wechat_tags_local" "ReplicatedReplacingMergeTree"`,
 			`"wechat_users" "Distributed"`, `"wechat_users_local" "ReplicatedReplacingMergeTree"`,
+			`"wxsync_credentials" "Distributed"`, `"wxsync_credentials_local" "ReplicatedReplacingMergeTree"`,
 			`"wxsync_runs" "Distributed"`, `"wxsync_runs_local" "ReplicatedReplacingMergeTree"`,
 			`"wxsync_state" "Distributed"`, `"wxsync_state_local" "ReplicatedReplacingMergeTree"`,
 		}

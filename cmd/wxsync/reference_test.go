@@ -127,7 +127,7 @@ var envName = regexp.MustCompile(`\b(?:WECHAT|CLICKHOUSE|WXSYNC)_[A-Z0-9_]+\b`)
 // WECHAT_/CLICKHOUSE_/WXSYNC_ variable that is not a setting (a renamed
 // or removed one), apart from the test and benchmark variables.
 func TestReferenceDocsNameRealSettings(t *testing.T) {
-	known := map[string]bool{"WXSYNC_BENCH_OUT": true, "WXSYNC_SKIP_CLICKHOUSE": true, "CLICKHOUSE_TEST_DSNS": true, envKillSeed: true, envKillPoints: true}
+	known := map[string]bool{"WXSYNC_BENCH_OUT": true, "WXSYNC_SKIP_CLICKHOUSE": true, "CLICKHOUSE_TEST_DSNS": true, "WXSYNC_BENCH_INCR_SYNC": true, envKillSeed: true, envKillPoints: true}
 	for _, s := range settings() {
 		known[s.env] = true
 	}
