@@ -44,7 +44,7 @@ endif
 
 BINARIES := bin/wxsync bin/wxsync-source-wechat bin/wxsim
 
-.PHONY: help build test killtest clickhouse clickhouse-current clickhouse-both clickhouse-stop cluster cluster-stop demo bench bench-large fuzz proto lint clean docs
+.PHONY: help build test killtest clickhouse clickhouse-current clickhouse-both clickhouse-stop cluster cluster-stop demo bench bench-large bench-accounts fuzz proto lint clean docs
 
 help:
 	@echo "make build            build $(BINARIES)"
@@ -55,6 +55,7 @@ help:
 	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, then a few queries"
 	@echo "make bench            sync at 100k, 1M and 3M followers beside its stage floors, and 1M profiles at 0 and 50 ms latency; writes docs/benchmarks.md"
 	@echo "make bench-large      followers at 1M, 3M, 10M beside fetch and Native insert floors, and the incremental rerun at 1M and 10M; writes its sections of docs/benchmarks.md"
+	@echo "make bench-accounts   only the many-accounts benchmark (1,000 accounts of 1,000 followers); writes its section of docs/benchmarks.md"
 	@echo "make fuzz             longer fuzzing runs of every decoder"
 	@echo "make docs             regenerate docs/configuration.md from the Config struct"
 	@echo "make clickhouse       install Debian's clickhouse-server if missing and start it on 127.0.0.1:$(CH_PORT)"
@@ -125,6 +126,9 @@ bench: build clickhouse
 BENCH_LARGE ?= ^Benchmark(Scale|Incremental)$$
 bench-large: build clickhouse
 	WXSYNC_BENCH_OUT=$(CURDIR)/docs/benchmarks.md $(GO) test ./cmd/wxsync -run '^$$' -bench '$(BENCH_LARGE)' -benchtime 1x -timeout 240m
+
+bench-accounts: build clickhouse
+	WXSYNC_BENCH_OUT=$(CURDIR)/docs/benchmarks.md $(GO) test ./cmd/wxsync -run '^$$' -bench '^BenchmarkAccounts$$' -benchtime 1x -timeout 60m
 
 # docs/configuration.md is generated from the Config struct (cmd/wxsync/config.go);
 # TestReferenceUpToDate fails when it is stale.

@@ -125,7 +125,18 @@ func (c *Client) Spec(ctx context.Context) (Spec, error) {
 
 // Check asks the plugin to try config.
 func (c *Client) Check(ctx context.Context, config []byte) ([]CheckResult, error) {
-	r, err := c.src.Check(ctx, &pb.CheckRequest{Config: &pb.Config{Json: config}})
+	return c.CheckWith(ctx, config, nil)
+}
+
+// CheckWith asks the plugin to try config, offering host (if not nil) for
+// the duration of the Check: a source that obtains a new credential while
+// checking keeps it through the host (Keeper).
+func (c *Client) CheckWith(ctx context.Context, config []byte, host Host) ([]CheckResult, error) {
+	req := &pb.CheckRequest{Config: &pb.Config{Json: config}}
+	if host != nil {
+		req.HostBrokerId = serveHost(c.broker, host)
+	}
+	r, err := c.src.Check(ctx, req)
 	if err != nil {
 		return nil, c.callErr("check", err)
 	}

@@ -84,6 +84,18 @@ func (h *hostServer) NeedProfiles(ctx context.Context, req *pb.NeedProfilesReque
 	return &pb.NeedProfilesResponse{Openids: ids}, nil
 }
 
+// KeepRefreshToken stores a refresh token through the host's Keeper.
+func (h *hostServer) KeepRefreshToken(ctx context.Context, req *pb.KeepRefreshTokenRequest) (*pb.KeepRefreshTokenResponse, error) {
+	k, ok := h.impl.(Keeper)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this host keeps no credentials")
+	}
+	if err := k.KeepRefreshToken(ctx, req.GetAppid(), req.GetRefreshToken()); err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &pb.KeepRefreshTokenResponse{}, nil
+}
+
 // hostClient is the plugin's Host: calls back to the host over the broker.
 type hostClient struct {
 	c pb.HostClient
@@ -98,6 +110,14 @@ func (h *hostClient) NeedProfiles(ctx context.Context, openids []string) ([]stri
 		return nil, TemporaryError(fmt.Errorf("ask the host which profiles are needed: %s", status.Convert(err).Message()))
 	}
 	return r.GetOpenids(), nil
+}
+
+// KeepRefreshToken asks the host to store a refresh token.
+func (h *hostClient) KeepRefreshToken(ctx context.Context, appid, refreshToken string) error {
+	if _, err := h.c.KeepRefreshToken(ctx, &pb.KeepRefreshTokenRequest{Appid: appid, RefreshToken: refreshToken}); err != nil {
+		return fmt.Errorf("ask the host to store the new refresh token: %s", status.Convert(err).Message())
+	}
+	return nil
 }
 
 // Serve serves src as a go-plugin gRPC plugin on this process's stdio

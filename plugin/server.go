@@ -29,7 +29,19 @@ func (s *server) Spec(ctx context.Context, _ *pb.SpecRequest) (*pb.SpecResponse,
 }
 
 func (s *server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
-	results, err := s.impl.Check(ctx, req.GetConfig().GetJson())
+	var results []CheckResult
+	var err error
+	hc, ok := s.impl.(HostChecker)
+	if id := req.GetHostBrokerId(); id != 0 && ok {
+		conn, derr := s.broker.Dial(id)
+		if derr != nil {
+			return nil, fmt.Errorf("connect to the host's services: %w", derr)
+		}
+		defer conn.Close()
+		results, err = hc.CheckWithHost(ctx, req.GetConfig().GetJson(), &hostClient{c: pb.NewHostClient(conn)})
+	} else {
+		results, err = s.impl.Check(ctx, req.GetConfig().GetJson())
+	}
 	if err != nil {
 		return nil, err
 	}

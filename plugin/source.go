@@ -38,6 +38,22 @@ type Host interface {
 	NeedProfiles(ctx context.Context, openids []string) ([]string, error)
 }
 
+// Keeper is what a host may offer besides Host: keeping a credential the
+// source obtained anew. The Host a plugin receives implements it; a host's
+// own Host implements it when it can store credentials.
+type Keeper interface {
+	// KeepRefreshToken stores appid's new authorizer refresh token; it
+	// returns once the token is stored.
+	KeepRefreshToken(ctx context.Context, appid, refreshToken string) error
+}
+
+// HostChecker is implemented by a source whose Check may use the host's
+// services (a Keeper); the plugin calls it instead of Check when the host
+// offers them.
+type HostChecker interface {
+	CheckWithHost(ctx context.Context, config []byte, host Host) ([]CheckResult, error)
+}
+
 // Spec describes a source.
 type Spec struct {
 	Name    string

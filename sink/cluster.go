@@ -149,7 +149,11 @@ func (s *Sink) clusterDDL() ([]clusterObject, error) {
 		}
 		out = append(out, clusterObject{st.CurrentView, v})
 	}
-	return out, nil
+	live, err := liveViewDDL(s.db, s.cluster)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, clusterObject{schema.FollowersLiveView, live}), nil
 }
 
 // migrateCluster is Migrate on a cluster. When every object already exists

@@ -69,10 +69,12 @@ func TestClusterDDL(t *testing.T) {
 		got := sinktest.Rows(t, nodeSink(t, node, db), "SELECT name, engine FROM system.tables WHERE database = ? ORDER BY name", db)
 		want := []string{
 			`"wechat_blacklist" "Distributed"`, `"wechat_blacklist_current" "View"`, `"wechat_blacklist_local" "ReplicatedReplacingMergeTree"`,
-			`"wechat_followers" "Distributed"`, `"wechat_followers_current" "View"`, `"wechat_followers_local" "ReplicatedReplacingMergeTree"`,
+			`"wechat_follow_events" "Distributed"`, `"wechat_follow_events_local" "ReplicatedReplacingMergeTree"`,
+			`"wechat_followers" "Distributed"`, `"wechat_followers_current" "View"`, `"wechat_followers_live" "View"`, `"wechat_followers_local" "ReplicatedReplacingMergeTree"`,
 			`"wechat_snapshots" "Distributed"`, `"wechat_snapshots_local" "ReplicatedReplacingMergeTree"`,
 			`"wechat_tags" "Distributed"`, `"wechat_tags_local" "ReplicatedReplacingMergeTree"`,
 			`"wechat_users" "Distributed"`, `"wechat_users_local" "ReplicatedReplacingMergeTree"`,
+			`"wxsync_credentials" "Distributed"`, `"wxsync_credentials_local" "ReplicatedReplacingMergeTree"`,
 			`"wxsync_runs" "Distributed"`, `"wxsync_runs_local" "ReplicatedReplacingMergeTree"`,
 			`"wxsync_state" "Distributed"`, `"wxsync_state_local" "ReplicatedReplacingMergeTree"`,
 		}

@@ -5,10 +5,11 @@
 // record batches (sent sorted by each table's key, so that ClickHouse
 // does not sort them), the snapshot life cycle with its pruning, the
 // stored sync state (the resumable cursor of each account and stream), the
-// run records (wxsync_runs), the lookups of which profiles are fresh
-// (FreshProfiles per page, or a FreshSet loaded once per run), and the
-// parsing and password redaction of its DSN (ParseDSN, RedactDSN: the one
-// place they are written).
+// run records (wxsync_runs), the sealed credentials (wxsync_credentials:
+// it stores and loads the host's ciphertext, never a value in clear), the
+// lookups of which profiles are fresh (FreshProfiles per page, or a
+// FreshSet loaded once per run), and the parsing and password redaction
+// of its DSN (ParseDSN, RedactDSN: the one place they are written).
 //
 // It must not touch: WeChat or its API (connector/), the plugin protocol
 // (plugin/; it takes only the run statuses from plugin/kind's table), or

@@ -19,7 +19,11 @@ import (
 // The text runs on ClickHouse 18.16 and current releases: no CTE, no
 // window function, every joined subquery aliased, the tie broken by an
 // integer key rather than a tuple.
-func LiveViewDDL(db string) (string, error) {
+func LiveViewDDL(db string) (string, error) { return liveViewDDL(db, nil) }
+
+// liveViewDDL is LiveViewDDL, ON CLUSTER c when c is not nil. Its join
+// needs no GLOBAL: the left side is a subquery, so the initiator joins.
+func liveViewDDL(db string, c *schema.Cluster) (string, error) {
 	qdb, err := schema.Ident(db)
 	if err != nil {
 		return "", err
@@ -30,7 +34,7 @@ func LiveViewDDL(db string) (string, error) {
 	}
 	r := strings.NewReplacer(
 		"{db}", qdb,
-		"{view}", "`"+schema.FollowersLiveView+"`",
+		"{view}", "`"+schema.FollowersLiveView+"`"+clusterClause(c),
 		"{current}", "`"+followers.CurrentView+"`",
 		"{events}", "`"+schema.FollowEventsTable+"`",
 		"{snapshots}", "`"+SnapshotsTable+"`",

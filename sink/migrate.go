@@ -116,7 +116,7 @@ func runsTable() schema.Stream {
 // tables returns every table Migrate manages: the streams', then the
 // bookkeeping ones.
 func tables() []schema.Stream {
-	return append(append(schema.All(), schema.Pushed()...), snapshotsTable(), stateTable(), runsTable())
+	return append(append(schema.All(), schema.Pushed()...), snapshotsTable(), stateTable(), runsTable(), credentialsTable())
 }
 
 // CurrentViewDDL returns the CREATE VIEW IF NOT EXISTS statement of the

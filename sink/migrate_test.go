@@ -82,6 +82,7 @@ func TestMigrateIdempotent(t *testing.T) {
 		"wechat_snapshots ReplacingMergeTree",
 		"wechat_tags ReplacingMergeTree",
 		"wechat_users ReplacingMergeTree",
+		"wxsync_credentials ReplacingMergeTree",
 		"wxsync_runs ReplacingMergeTree",
 		"wxsync_state ReplacingMergeTree",
 	}

@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&faults, "fault", "PATH:CALL:KIND[:TIMES] scripted fault, PATH may be * (repeatable); kinds: "+faultKinds())
 	churn := fs.String("churn", "", "AFTER:ADD:REMOVE: after AFTER user/get calls, ADD followers appear and REMOVE leave")
 	pf := pushFlags(fs)
+	mf := multiFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,6 +108,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		if o.Churn, err = wxsim.ParseChurn(*churn); err != nil {
 			return err
 		}
+	}
+	if mf.accounts > 0 {
+		h, err := mf.handler(o)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, h, *addr, *addrFile, stderr)
 	}
 	srv, err := wxsim.New(o)
 	if err != nil {

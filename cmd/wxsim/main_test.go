@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wxsync/wxsync/connector/wxsim"
 )
 
 func TestRunServesAndShutsDown(t *testing.T) {
@@ -87,5 +90,43 @@ func getJSON(t *testing.T, url string, v any) {
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMultiAccountsMode(t *testing.T) {
+	m := &multiSettings{accounts: 3, bearer: "b"}
+	o := wxsim.DefaultOptions()
+	o.Followers = 5
+	h, err := m.handler(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/wxsim/token?appid="+multiAppID(2), nil)
+	req.Header.Set("Authorization", "Bearer b")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	resp, err = http.Get(srv.URL + wxsim.PathUserGet + "?access_token=" + tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Total int `json:"total"`
+		Data  struct {
+			OpenID []string `json:"openid"`
+		} `json:"data"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if page.Total != 5 || len(page.Data.OpenID) != 5 || page.Data.OpenID[0] != wxsim.OpenID(o.Seed+2, 0) {
+		t.Errorf("account 2 listed %+v", page)
 	}
 }

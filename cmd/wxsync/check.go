@@ -28,6 +28,9 @@ func runCheck(ctx context.Context, cfg Config, _ any, args []string, stdout, std
 	if err := cfg.Validate(true); err != nil {
 		return kind.Mark(kind.Config, err)
 	}
+	if cfg.Accounts != "" {
+		return runCheckAccounts(ctx, cfg, stdout, stderr) // accounts_check.go
+	}
 	var lines []checkLine
 	add := func(ok bool, name, msg string) {
 		st := "PASS"

@@ -76,6 +76,14 @@ type Config struct {
 	ReplayWindow   time.Duration `env:"WXSYNC_REPLAY_WINDOW, default=5m" flag:"replay-window" help:"listen: a push whose signed timestamp is further than this from now is refused (replay)."`
 	ListenMaxBody  int           `env:"WXSYNC_LISTEN_MAX_BODY, default=65536" flag:"listen-max-body" help:"listen: largest push body in bytes; larger ones are refused with 413."`
 	ListenProfiles bool          `env:"WXSYNC_LISTEN_PROFILES, default=true" flag:"listen-profiles" help:"listen: fetch new followers' profiles into wechat_users (batchget, at most 100 a call, within a few seconds)."`
+
+	// Many accounts (accounts.go, docs/accounts.md).
+	Accounts           string `env:"WXSYNC_ACCOUNTS" flag:"accounts" help:"Account list (JSON, docs/accounts.md): sync or check every account in it instead of WECHAT_APPID."`
+	Parallel           int    `env:"WXSYNC_PARALLEL, default=4" flag:"parallel" help:"With an account list: accounts synced at once, one plugin each (1–256)."`
+	MaxInFlight        int    `env:"WXSYNC_MAX_IN_FLIGHT, default=32" flag:"max-in-flight" help:"With an account list: API calls in flight across all running accounts; each gets an equal share (at least 2: its list walk and one batchget)."`
+	Shard              string `env:"WXSYNC_SHARD" flag:"shard" help:"With an account list: I/N syncs only the accounts whose appid hashes to worker I of N (index/N: I from JOB_COMPLETION_INDEX)."`
+	CredentialsKey     string `env:"WXSYNC_CREDENTIALS_KEY" flag:"credentials-key" secret:"true" help:"32-byte key (64 hex digits or base64) sealing verify tickets and rotated refresh tokens in wxsync_credentials (AES-256-GCM). Needed by platform accounts. Prefer the environment or the file."`
+	CredentialsKeyFile string `env:"WXSYNC_CREDENTIALS_KEY_FILE" flag:"credentials-key-file" help:"File holding the credentials key (a Kubernetes secret mount); when set, it is used instead of WXSYNC_CREDENTIALS_KEY."`
 }
 
 // loadConfig reads the environment (through lookup), then the flags in
@@ -105,10 +113,11 @@ func processEnv(ctx context.Context, lookup envconfig.Lookuper, c *Config) error
 // every other rule lives here.
 func (c Config) Validate(account bool) error {
 	var errs []error
-	if account && c.AppID == "" {
+	if account && c.Accounts == "" && c.AppID == "" {
 		errs = append(errs, errors.New("WECHAT_APPID (--appid) is not set"))
 	}
-	if account && c.Secret == "" {
+	errs = append(errs, c.accountsProblems()...)
+	if account && c.Accounts == "" && c.Secret == "" {
 		errs = append(errs, errors.New("WECHAT_SECRET is not set"))
 	}
 	errs = append(errs, c.wechatProblems()...)

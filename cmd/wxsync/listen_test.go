@@ -330,7 +330,19 @@ func TestListenRejects(t *testing.T) {
 // after it. Afterwards wechat_followers_live is exactly wxsim's follower
 // set, and the cookbook's live queries answer what was pushed.
 func TestListenWalkWhilePushing(t *testing.T) {
-	e := newEnv(t, smallPages())
+	listenWalkWhilePushing(t, newEnv(t, smallPages()))
+}
+
+// TestClusterListenWalkWhilePushing is the same through a 2x2 cluster: the
+// receiver commits its events through the Distributed tables, and the live
+// view answers exactly.
+func TestClusterListenWalkWhilePushing(t *testing.T) {
+	listenWalkWhilePushing(t, newClusterEnv(t, smallPages()))
+}
+
+// listenWalkWhilePushing runs a receiver and a walk on e while the pusher
+// changes the account, and checks the live view and its cookbook queries.
+func listenWalkWhilePushing(t *testing.T, e *env) {
 	r := e.newReceiver(t)
 	p := r.pusher(t, push.ModeSafe, func(o *wxsim.PushOptions) { o.Mix = wxsim.PushMix{Subscribe: 5, Unsubscribe: 4, Scan: 2} })
 	r.start("WECHAT_ORIGINAL_ID="+p.OriginalID(), "WXSYNC_LISTEN_PROFILES=false")

@@ -127,8 +127,8 @@ var envName = regexp.MustCompile(`\b(?:WECHAT|CLICKHOUSE|WXSYNC)_[A-Z0-9_]+\b`)
 // WECHAT_/CLICKHOUSE_/WXSYNC_ variable that is not a setting (a renamed
 // or removed one), apart from the test and benchmark variables.
 func TestReferenceDocsNameRealSettings(t *testing.T) {
-	known := map[string]bool{"WXSYNC_BENCH_OUT": true, "WXSYNC_SKIP_CLICKHOUSE": true, "CLICKHOUSE_TEST_DSNS": true, envKillSeed: true, envKillPoints: true,
-		"WXSYNC_CHDB_DIR": true, "WXSYNC_BENCH_INCR_SYNC": true} // make test's chDB library; make bench-large
+	known := map[string]bool{"WXSYNC_BENCH_OUT": true, "WXSYNC_SKIP_CLICKHOUSE": true, "CLICKHOUSE_TEST_DSNS": true, "WXSYNC_BENCH_INCR_SYNC": true, envKillSeed: true, envKillPoints: true,
+		"WXSYNC_CHDB_DIR": true} // make test's chDB library, for servers of a test's own
 	for _, s := range settings() {
 		known[s.env] = true
 	}

@@ -30,6 +30,9 @@ func runSync(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err := cfg.Validate(true); err != nil {
 		return kind.Mark(kind.Config, err)
 	}
+	if cfg.Accounts != "" {
+		return runAccounts(ctx, cfg, stderr) // accounts.go
+	}
 	logs := &redirectWriter{w: stderr, stderr: stderr}
 	log, hlog := newLoggers(cfg, logs)
 	streams, _ := cfg.streamList() // validated above
@@ -89,16 +92,33 @@ func launchPlugin(ctx context.Context, cfg Config, path string, hlog hclogLogger
 
 // sourceConfig is the JSON config the plugin receives.
 func sourceConfig(cfg Config) []byte {
-	b, err := json.Marshal(source.Config{
-		AppID: cfg.AppID, Secret: cfg.Secret, APIBase: cfg.APIBase, TokenMode: cfg.TokenMode,
-		HTTPTimeout: cfg.HTTPTimeout, MaxAttempts: cfg.MaxAttempts, MaxRetryTime: cfg.MaxRetryTime,
-		RateLimit: cfg.RateLimit, LogLevel: cfg.LogLevel, Concurrency: cfg.UsersConcurrency,
-	})
+	b, err := marshalSource(sourceSettings(cfg))
 	if err != nil {
-		panic(fmt.Sprintf("marshal source config: %v", err)) // plain fields always marshal
+		panic(err.Error()) // plain fields always marshal
 	}
 	return b
 }
+
+// sourceSettings is the plugin's configuration as cfg sets it.
+func sourceSettings(cfg Config) source.Config {
+	return source.Config{
+		AppID: cfg.AppID, Secret: cfg.Secret, APIBase: cfg.APIBase, TokenMode: cfg.TokenMode,
+		HTTPTimeout: cfg.HTTPTimeout, MaxAttempts: cfg.MaxAttempts, MaxRetryTime: cfg.MaxRetryTime,
+		RateLimit: cfg.RateLimit, LogLevel: cfg.LogLevel, Concurrency: cfg.UsersConcurrency,
+	}
+}
+
+// marshalSource encodes a plugin configuration.
+func marshalSource(sc source.Config) ([]byte, error) {
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return nil, fmt.Errorf("marshal source config: %w", err)
+	}
+	return b, nil
+}
+
+// hexSum decodes WXSYNC_PLUGIN_SHA256 (validated; empty: not checked).
+func hexSum(s string) ([]byte, error) { return hex.DecodeString(s) }
 
 // progressObserver feeds host.Run's progress to the display, which it
 // starts when the run begins its Read.

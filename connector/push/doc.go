@@ -20,7 +20,10 @@
 //     message), and the identity retries share ([Message.ID]);
 //   - rejections typed by [Reason], so a receiver counts them and answers a
 //     clear 4xx ([Error.HTTPStatus]);
-//   - the sending side: [Key.Encrypt], [Seal] and [EncodeEvent].
+//   - a third-party platform's authorisation events ([Verifier.OpenComponent]:
+//     the component_verify_ticket push and the authorisation changes);
+//   - the sending side: [Key.Encrypt], [Seal] and [EncodeEvent], and
+//     [EncodeVerifyTicket] with [Sender.SealComponent].
 //
 // What it must not touch: it knows nothing of ClickHouse, the host, plugins,
 // acknowledgements or HTTP serving (a receiver owns its listener, its

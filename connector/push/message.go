@@ -105,9 +105,15 @@ const (
 	fEventKey
 	fTicket
 	fEncrypt
+	// The elements of a third-party platform's authorisation events.
+	fAppID
+	fInfoType
+	fVerifyTicket
+	fAuthorizerAppID
 )
 
-var fieldNames = [...]string{"ToUserName", "FromUserName", "CreateTime", "MsgType", "Event", "EventKey", "Ticket", "Encrypt"}
+var fieldNames = [...]string{"ToUserName", "FromUserName", "CreateTime", "MsgType", "Event", "EventKey", "Ticket", "Encrypt",
+	"AppId", "InfoType", "ComponentVerifyTicket", "AuthorizerAppid"}
 
 // rawFields holds the text of the elements a push may carry that this
 // package reads; every other element is skipped unread.

@@ -1,12 +1,14 @@
 package source
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/wxsync/wxsync/connector/wechat"
+	"github.com/wxsync/wxsync/plugin"
 )
 
 // Config is the source's configuration, sent by the host as JSON in every
@@ -23,11 +25,24 @@ type Config struct {
 	LogLevel     string        `json:"log_level"`
 	// Concurrency is how many batchget calls are in flight (default 8).
 	Concurrency int `json:"concurrency"`
+
+	// TokenSource is "secret" (default: Secret), "service" or "platform".
+	TokenSource string `json:"token_source,omitempty"`
+	// TokenServiceURL and TokenServiceBearer: the central token service.
+	TokenServiceURL    string `json:"token_service_url,omitempty"`
+	TokenServiceBearer string `json:"token_service_bearer,omitempty"`
+	// The third-party platform: its credentials, the newest
+	// component_verify_ticket the host holds, and the account's refresh
+	// token (the newest the host stored, else the configured one).
+	ComponentAppID  string `json:"component_appid,omitempty"`
+	ComponentSecret string `json:"component_secret,omitempty"`
+	VerifyTicket    string `json:"verify_ticket,omitempty"`
+	RefreshToken    string `json:"refresh_token,omitempty"`
 }
 
-// String never shows the secret.
+// String never shows a secret.
 func (c Config) String() string {
-	return fmt.Sprintf("source.Config{AppID:%q Secret:REDACTED APIBase:%q TokenMode:%q}", c.AppID, c.APIBase, c.TokenMode)
+	return fmt.Sprintf("source.Config{AppID:%q Secret:REDACTED APIBase:%q TokenMode:%q TokenSource:%q}", c.AppID, c.APIBase, c.TokenMode, c.TokenSource)
 }
 
 // ParseConfig decodes the JSON the host sends.
@@ -41,10 +56,23 @@ func ParseConfig(b []byte) (Config, error) {
 
 // clientConfig turns the source config into the WeChat client's, starting
 // from the client's defaults so that zero values mean "default". The client
-// logs to log (its per-request debug records and its warnings).
-func (c Config) clientConfig(log *slog.Logger) wechat.Config {
+// logs to log (its per-request debug records and its warnings). A new
+// refresh token goes to keeper (nil: kept in memory only).
+func (c Config) clientConfig(log *slog.Logger, keeper plugin.Keeper) wechat.Config {
 	w := wechat.DefaultConfig()
 	w.AppID, w.Secret, w.Logger = c.AppID, c.Secret, log
+	if c.TokenSource != "" {
+		w.TokenSource = wechat.TokenSource(c.TokenSource)
+	}
+	w.TokenService = wechat.TokenService{URL: c.TokenServiceURL, Bearer: c.TokenServiceBearer}
+	w.Platform = wechat.Platform{ComponentAppID: c.ComponentAppID, ComponentSecret: c.ComponentSecret,
+		VerifyTicket: c.VerifyTicket, RefreshToken: c.RefreshToken}
+	if keeper != nil {
+		appid := c.AppID
+		w.Platform.KeepRefreshToken = func(ctx context.Context, tok string) error {
+			return keeper.KeepRefreshToken(ctx, appid, tok)
+		}
+	}
 	if c.APIBase != "" {
 		w.BaseURL = c.APIBase
 	}

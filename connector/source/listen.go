@@ -95,7 +95,7 @@ func (s *Source) Listen(ctx context.Context, req plugin.ListenRequest, out plugi
 	}
 	var prof *newProfiles
 	if cfg.Profiles {
-		api, err := wechat.New(cfg.clientConfig(s.log))
+		api, err := wechat.New(cfg.clientConfig(s.log, nil))
 		if err != nil {
 			return plugin.ConfigError(err)
 		}

@@ -63,12 +63,19 @@ func implemented() []string { return schema.Names() }
 
 // Check tries the credentials and the permission to list followers.
 func (s *Source) Check(ctx context.Context, config []byte) ([]plugin.CheckResult, error) {
+	return s.CheckWithHost(ctx, config, nil)
+}
+
+// CheckWithHost is Check keeping a new refresh token through host (a
+// plugin.Keeper), when it is one.
+func (s *Source) CheckWithHost(ctx context.Context, config []byte, host plugin.Host) ([]plugin.CheckResult, error) {
 	cfg, err := ParseConfig(config)
 	if err != nil {
 		return nil, err
 	}
 	s.setLevel(cfg.LogLevel)
-	api, err := wechat.New(cfg.clientConfig(s.log))
+	keeper, _ := host.(plugin.Keeper)
+	api, err := wechat.New(cfg.clientConfig(s.log, keeper))
 	if err != nil {
 		return []plugin.CheckResult{{Name: "config", Message: err.Error()}}, nil
 	}
@@ -189,7 +196,8 @@ func (s *Source) Read(ctx context.Context, req plugin.ReadRequest, out plugin.Em
 		return plugin.ConfigError(err)
 	}
 	s.setLevel(cfg.LogLevel)
-	api, err := wechat.New(cfg.clientConfig(s.log))
+	keeper, _ := req.Host.(plugin.Keeper)
+	api, err := wechat.New(cfg.clientConfig(s.log, keeper))
 	if err != nil {
 		return plugin.ConfigError(err)
 	}

@@ -30,6 +30,12 @@ const (
 	pathBatchGet    = "/cgi-bin/user/info/batchget"
 	pathTags        = "/cgi-bin/tags/get"
 	pathQuota       = "/cgi-bin/openapi/quota/get"
+	// The third-party platform's token endpoints (TokenSourcePlatform).
+	pathComponentToken  = "/cgi-bin/component/api_component_token"
+	pathAuthorizerToken = "/cgi-bin/component/api_authorizer_token"
+	// PathTokenService is the name a central token service's requests are
+	// counted under in [Client.Calls] (it is not a WeChat path).
+	PathTokenService = "token-service"
 )
 
 // Client calls the WeChat Official Account API. It is safe for concurrent
@@ -67,6 +73,9 @@ type Client struct {
 	now     func() time.Time
 	tokens  *tokenCache
 	scrub   *redactor
+	// platform holds the component token and the current refresh token
+	// (TokenSourcePlatform only).
+	platform *platformTokens
 
 	callsMu sync.Mutex
 	calls   map[string]int64
@@ -97,7 +106,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RateLimit > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateBurst)
 	}
-	c.scrub.add(cfg.Secret)
+	for _, s := range cfg.secrets() {
+		c.scrub.pin(s)
+	}
+	if cfg.TokenSource == TokenSourcePlatform {
+		c.platform = &platformTokens{refresh: cfg.Platform.RefreshToken}
+	}
 	c.tokens = &tokenCache{c: c, sem: make(chan struct{}, 1)}
 	return c, nil
 }
@@ -130,14 +144,25 @@ func (c *Client) count(path string) {
 	c.callsMu.Unlock()
 }
 
-// redactor removes the secret and every token this client has seen from
-// text that may end up in an error or a log.
+// redactor removes the configured secrets and every token this client has
+// seen from text that may end up in an error or a log.
 type redactor struct {
 	mu      sync.RWMutex
-	secrets []string
+	pinned  []string // the configured secrets, never forgotten
+	secrets []string // tokens seen, the newest maxRemembered
 }
 
 const maxRemembered = 64
+
+// pin adds a configured secret, which is never dropped.
+func (r *redactor) pin(s string) {
+	if s == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pinned = append(r.pinned, s)
+}
 
 func (r *redactor) add(s string) {
 	if s == "" {
@@ -150,8 +175,8 @@ func (r *redactor) add(s string) {
 			return
 		}
 	}
-	if len(r.secrets) >= maxRemembered { // keep the secret (index 0), drop the oldest token
-		r.secrets = append(r.secrets[:1], r.secrets[2:]...)
+	if len(r.secrets) >= maxRemembered { // drop the oldest token
+		r.secrets = append(r.secrets[:0], r.secrets[1:]...)
 	}
 	r.secrets = append(r.secrets, s)
 }
@@ -159,9 +184,11 @@ func (r *redactor) add(s string) {
 func (r *redactor) text(s string) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, x := range r.secrets {
-		if strings.Contains(s, x) {
-			s = strings.ReplaceAll(s, x, redacted)
+	for _, list := range [][]string{r.pinned, r.secrets} {
+		for _, x := range list {
+			if strings.Contains(s, x) {
+				s = strings.ReplaceAll(s, x, redacted)
+			}
 		}
 	}
 	return s
@@ -185,6 +212,8 @@ type request struct {
 	auth         bool       // send an access token
 	param        string     // page cursor parameter name, for errors
 	cursor       string     // page cursor value, for errors
+	url          string     // absolute URL instead of the API base + path (a token service)
+	bearer       string     // an Authorization: Bearer credential to send
 }
 
 func (r *request) responseError(problem string, err error) *ResponseError {
@@ -401,8 +430,15 @@ func (c *Client) newHTTPRequest(ctx context.Context, req *request, tok string) (
 		q.Set("access_token", tok)
 	}
 	u := c.base + req.path
+	if req.url != "" {
+		u = req.url
+	}
 	if len(q) > 0 {
-		u += "?" + q.Encode()
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		u += sep + q.Encode()
 	}
 	var body io.Reader
 	if req.body != nil {
@@ -416,6 +452,9 @@ func (c *Client) newHTTPRequest(ctx context.Context, req *request, tok string) (
 	hr.Header.Set("User-Agent", "wxsync")
 	if req.body != nil {
 		hr.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	if req.bearer != "" {
+		hr.Header.Set("Authorization", "Bearer "+req.bearer)
 	}
 	return hr, nil
 }

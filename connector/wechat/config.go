@@ -48,8 +48,16 @@ type Config struct {
 	// BaseURL is the API root; default https://api.weixin.qq.com. A path
 	// prefix (for a forwarding proxy) is kept.
 	BaseURL string
-	// TokenMode is "stable" (default) or "classic".
+	// TokenMode is "stable" (default) or "classic" (TokenSourceSecret).
 	TokenMode TokenMode
+	// TokenSource is where access tokens come from: "secret" (default:
+	// Secret and TokenMode), "service" (TokenService) or "platform"
+	// (Platform). Secret is only needed with "secret".
+	TokenSource TokenSource
+	// TokenService is the central token service of TokenSourceService.
+	TokenService TokenService
+	// Platform is the third-party platform of TokenSourcePlatform.
+	Platform Platform
 	// HTTPTimeout bounds one HTTP request, body read included; default 15s.
 	HTTPTimeout time.Duration
 	// MaxAttempts bounds the HTTP requests of one call, the first included;
@@ -90,6 +98,7 @@ func DefaultConfig() Config {
 	return Config{
 		BaseURL:        DefaultBaseURL,
 		TokenMode:      TokenModeStable,
+		TokenSource:    TokenSourceSecret,
 		HTTPTimeout:    DefaultHTTPTimeout,
 		MaxAttempts:    DefaultMaxAttempts,
 		MaxElapsed:     DefaultMaxElapsed,
@@ -107,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TokenMode == "" {
 		c.TokenMode = d.TokenMode
+	}
+	if c.TokenSource == "" {
+		c.TokenSource = d.TokenSource
 	}
 	if c.HTTPTimeout == 0 {
 		c.HTTPTimeout = d.HTTPTimeout
@@ -158,9 +170,7 @@ func (c Config) Validate() error {
 	} else if !validAppID(c.AppID) {
 		bad("AppID", "%q does not look like an AppID (letters, digits, '_' or '-', e.g. wx0123456789abcdef): check WECHAT_APPID", c.AppID)
 	}
-	if c.Secret == "" {
-		bad("Secret", "missing: set WECHAT_SECRET to the account's AppSecret")
-	}
+	c.validateSource(bad)
 	if u, err := url.Parse(c.BaseURL); err != nil {
 		bad("BaseURL", "does not parse: %v", err)
 	} else if u.Scheme != "http" && u.Scheme != "https" {
@@ -223,8 +233,8 @@ func redactSecret(s string) string {
 
 // String prints the configuration with the secret redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("wechat.Config{AppID:%q Secret:%q BaseURL:%q TokenMode:%q HTTPTimeout:%v MaxAttempts:%d MaxElapsed:%v InitialBackoff:%v MaxBackoff:%v RateLimit:%v RateBurst:%d MaxBodyBytes:%d}",
-		c.AppID, redactSecret(c.Secret), c.BaseURL, c.TokenMode, c.HTTPTimeout, c.MaxAttempts, c.MaxElapsed,
+	return fmt.Sprintf("wechat.Config{AppID:%q Secret:%q TokenSource:%q BaseURL:%q TokenMode:%q HTTPTimeout:%v MaxAttempts:%d MaxElapsed:%v InitialBackoff:%v MaxBackoff:%v RateLimit:%v RateBurst:%d MaxBodyBytes:%d}",
+		c.AppID, redactSecret(c.Secret), c.TokenSource, c.BaseURL, c.TokenMode, c.HTTPTimeout, c.MaxAttempts, c.MaxElapsed,
 		c.InitialBackoff, c.MaxBackoff, c.RateLimit, c.RateBurst, c.MaxBodyBytes)
 }
 
@@ -236,6 +246,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("appid", c.AppID),
 		slog.String("secret", redactSecret(c.Secret)),
+		slog.String("token_source", string(c.TokenSource)),
 		slog.String("base_url", c.BaseURL),
 		slog.String("token_mode", string(c.TokenMode)),
 		slog.Duration("http_timeout", c.HTTPTimeout),

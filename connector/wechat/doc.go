@@ -7,6 +7,11 @@
 //     expire, and refreshing them once when several concurrent calls see the
 //     same token rejected, up to [MaxTokenRefreshes] times per call (see
 //     [Client] for the rule; a [TokenConflictError] past that);
+//   - where tokens come from ([TokenSource]): the account's secret, a central
+//     token service (never a WeChat token call), or a third-party platform
+//     (component token from the component_verify_ticket, authorizer token
+//     from the refresh token, a new refresh token handed to
+//     [Platform.KeepRefreshToken] before use);
 //   - the defaults and rules of its settings ([DefaultConfig],
 //     [Config.Validate]), which a host's configuration uses rather than
 //     repeats;

@@ -62,7 +62,9 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-func isTokenPath(path string) bool { return path == pathToken || path == pathStableToken }
+func isTokenPath(path string) bool {
+	return path == pathToken || path == pathStableToken || path == pathComponentToken
+}
 
 func isTokenCode(code int) bool {
 	return code == CodeInvalidCredential || code == CodeInvalidToken || code == CodeTokenExpired
@@ -206,7 +208,7 @@ func (e *ResponseError) Unwrap() error { return e.Err }
 //	kind.None:      nil
 //	kind.Config:    *ConfigError; APIError 40013 40125 40164 48001 50001 61024,
 //	                and 40001 from a token endpoint (wrong secret)
-//	kind.Temporary: APIError 45009; *RetryError; *TokenConflictError;
+//	kind.Temporary: APIError 45009; *RetryError; *TokenConflictError; *KeepError;
 //	                context.Canceled / DeadlineExceeded
 //	kind.Internal:  everything else
 func Classify(err error) kind.Kind {
@@ -215,7 +217,8 @@ func Classify(err error) kind.Kind {
 	}
 	var re *RetryError
 	var tc *TokenConflictError
-	if errors.As(err, &re) || errors.As(err, &tc) {
+	var ke *KeepError
+	if errors.As(err, &re) || errors.As(err, &tc) || errors.As(err, &ke) {
 		return kind.Temporary
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

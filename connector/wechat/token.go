@@ -108,7 +108,7 @@ func (t *tokenCache) refreshAfter(ctx context.Context, rejected string, gen uint
 	t.mu.Unlock()
 
 	tok, _, err := t.fetch(ctx, false)
-	if err != nil || tok != rejected || t.c.cfg.TokenMode != TokenModeStable {
+	if err != nil || tok != rejected || t.c.cfg.TokenSource != TokenSourceSecret || t.c.cfg.TokenMode != TokenModeStable {
 		return err
 	}
 	now := t.c.now()
@@ -138,11 +138,7 @@ type tokenResponse struct {
 // generation. The caller holds sem.
 func (t *tokenCache) fetch(ctx context.Context, force bool) (string, uint64, error) {
 	c := t.c
-	req, err := c.tokenRequest(force)
-	if err != nil {
-		return "", 0, err
-	}
-	res, err := call[tokenResponse](ctx, c, req)
+	res, req, err := c.obtainToken(ctx, force)
 	if err != nil {
 		return "", 0, err
 	}
@@ -154,7 +150,7 @@ func (t *tokenCache) fetch(ctx context.Context, force bool) (string, uint64, err
 	if res.ExpiresIn <= 0 {
 		return "", 0, req.responseError(fmt.Sprintf("expires_in is %d, want a positive number of seconds", res.ExpiresIn), nil)
 	}
-	ttl := time.Duration(min(res.ExpiresIn, int64(maxTokenTTL/time.Second))) * time.Second
+	ttl := tokenTTL(res.ExpiresIn)
 	early := min(maxEarlyRefresh, ttl/earlyRefreshFraction)
 	t.mu.Lock()
 	t.token = tok
@@ -165,6 +161,12 @@ func (t *tokenCache) fetch(ctx context.Context, force bool) (string, uint64, err
 	c.log.LogAttrs(ctx, slog.LevelDebug, "wechat access token obtained",
 		slog.String("path", req.path), slog.Bool("force_refresh", force), slog.Int64("expires_in", res.ExpiresIn))
 	return tok, gen, nil
+}
+
+// tokenTTL is how long a token answer's expires_in (positive) lets it be
+// used, capped at maxTokenTTL.
+func tokenTTL(expiresIn int64) time.Duration {
+	return time.Duration(min(expiresIn, int64(maxTokenTTL/time.Second))) * time.Second
 }
 
 // tokenRequest is the request for a new access token in the configured

@@ -16,6 +16,10 @@
 //     [Server.RemoveFollowers], [Churn]);
 //   - token issue and validation, quotas, scripted and rate-based faults
 //     ([Fault], [Options.BusyRate]), latency;
+//   - many accounts behind one base URL ([Multi]: a Server per account,
+//     routed by appid and access token) and a third-party platform's
+//     endpoints (ticket push, component and authorizer tokens with
+//     refresh-token rotation, 61024), and a central token service;
 //   - the truth tests compare against ([Server.Profile],
 //     [Server.FollowerOpenIDs], [Server.Tags], ...) and what was asked of it
 //     ([Server.Calls], [Server.CallLog], [Server.TokensIssued]).

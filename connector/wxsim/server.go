@@ -70,6 +70,10 @@ type Server struct {
 
 	bufs sync.Pool // *[]byte
 	idxs sync.Pool // *[]uint64
+
+	// onIssue, when set (by a Multi), is told of every token issued; it
+	// is called with mu held and must not call back into the Server.
+	onIssue func(tok string)
 }
 
 type installedFault struct {

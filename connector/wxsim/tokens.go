@@ -52,7 +52,19 @@ func (s *Server) newToken(stable bool, now time.Time) string {
 	tok := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	s.tokens[tok] = &tokenState{stable: stable, expires: now.Add(s.opts.TokenTTL)}
 	s.issued = append(s.issued, tok)
+	if s.onIssue != nil {
+		s.onIssue(tok)
+	}
 	return tok
+}
+
+// issueAuthorizer issues an authorizer access token (a third-party
+// platform's token for this account): a new one each time, valid for
+// TokenTTL, not revoking earlier ones.
+func (s *Server) issueAuthorizer(now time.Time) (string, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newToken(false, now), s.opts.TokenTTL
 }
 
 // issueClassic answers /cgi-bin/token: a new token each call; the previous

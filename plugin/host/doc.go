@@ -1,7 +1,12 @@
 // Package host is the host side of the plugin protocol: the run/commit
 // loop that turns a source's Read into committed rows and saved cursors,
 // the profile filter it serves the source (NeedProfiles), the run record
-// (wxsync_runs), and the launch of a source plugin binary.
+// (wxsync_runs), and the launch of a source plugin binary; and, for many
+// accounts, the account list (LoadAccounts: secrets by reference), the
+// shards (Shard: jump consistent hashing of the appid), RunMany (bounded
+// parallel Run per account, failures isolated, an aggregate Summary), and
+// the sealed credentials a platform account needs (Sealer: AES-256-GCM;
+// StoreTicket, LoadTicket, LoadRefreshToken, Keeper).
 //
 // It owns the one rule that protects data: a cursor is never saved before
 // every row it covers is committed, across streams. It reaches ClickHouse

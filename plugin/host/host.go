@@ -86,6 +86,10 @@ type RunConfig struct {
 	FlushWait time.Duration
 	// Log receives the run's log lines. Nil: discard.
 	Log *slog.Logger
+	// Keeper, when set, is offered to the source (with the Host service)
+	// to store a credential it obtains anew: a third-party platform
+	// account's rotated refresh token.
+	Keeper plugin.Keeper
 }
 
 func (c RunConfig) withDefaults() RunConfig {

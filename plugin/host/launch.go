@@ -74,14 +74,14 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*plugin.Client, error) {
 
 // PluginEnv is environ without what the plugin must not hold: the
 // AppSecret and the push Token and EncodingAESKeys (it receives them in its
-// requests only) and every
+// requests only), the credentials key (it never sees sealed values) and every
 // ClickHouse setting (it never talks to ClickHouse), so that neither shows
 // in the plugin's /proc/PID/environ or reaches a child of it.
 func PluginEnv(environ []string) []string {
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if name == "WECHAT_SECRET" || name == "WECHAT_TOKEN" || strings.HasPrefix(name, "WECHAT_AES_KEY") || strings.HasPrefix(name, "CLICKHOUSE_") {
+		if name == "WECHAT_SECRET" || name == "WECHAT_TOKEN" || strings.HasPrefix(name, "WECHAT_AES_KEY") || name == "WXSYNC_CREDENTIALS_KEY" || strings.HasPrefix(name, "CLICKHOUSE_") {
 			continue
 		}
 		out = append(out, kv)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxsync/wxsync/plugin"
 	"github.com/wxsync/wxsync/sink"
 )
 
@@ -69,4 +70,25 @@ func (f *profileFilter) freshSet(ctx context.Context, loader freshSetLoader) (*s
 		f.set = set
 	}
 	return f.set, nil
+}
+
+// services is the Host a Run serves when it keeps credentials: the
+// profile filter (nil when users is not synced: every openid is needed)
+// and a plugin.Keeper.
+type services struct {
+	profiles plugin.Host
+	keeper   plugin.Keeper
+}
+
+// NeedProfiles asks the profile filter, if there is one.
+func (s *services) NeedProfiles(ctx context.Context, openids []string) ([]string, error) {
+	if s.profiles == nil {
+		return openids, nil
+	}
+	return s.profiles.NeedProfiles(ctx, openids)
+}
+
+// KeepRefreshToken stores a refresh token through the keeper.
+func (s *services) KeepRefreshToken(ctx context.Context, appid, refreshToken string) error {
+	return s.keeper.KeepRefreshToken(ctx, appid, refreshToken)
 }

@@ -154,6 +154,9 @@ func (r *run) read(ctx context.Context, src Source, states []plugin.StreamState)
 	if _, ok := r.open[schema.Users]; ok {
 		ph = &profileFilter{dst: r.dst, appid: r.cfg.AppID, maxAge: r.cfg.UsersMaxAge, full: r.cfg.FullRefresh}
 	}
+	if r.cfg.Keeper != nil {
+		ph = &services{profiles: ph, keeper: r.cfg.Keeper}
+	}
 	rs, err := src.Read(readCtx, r.cfg.SourceConfig, states, ph)
 	if err != nil {
 		return err

@@ -76,7 +76,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{23, 0}
+	return file_source_proto_rawDescGZIP(), []int{25, 0}
 }
 
 type CommitReply struct {
@@ -540,6 +540,94 @@ func (x *ListenStats) GetCalls() map[string]int64 {
 	return nil
 }
 
+type KeepRefreshTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Appid         string                 `protobuf:"bytes,1,opt,name=appid,proto3" json:"appid,omitempty"`
+	RefreshToken  string                 `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepRefreshTokenRequest) Reset() {
+	*x = KeepRefreshTokenRequest{}
+	mi := &file_source_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepRefreshTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepRefreshTokenRequest) ProtoMessage() {}
+
+func (x *KeepRefreshTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepRefreshTokenRequest.ProtoReflect.Descriptor instead.
+func (*KeepRefreshTokenRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *KeepRefreshTokenRequest) GetAppid() string {
+	if x != nil {
+		return x.Appid
+	}
+	return ""
+}
+
+func (x *KeepRefreshTokenRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+type KeepRefreshTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepRefreshTokenResponse) Reset() {
+	*x = KeepRefreshTokenResponse{}
+	mi := &file_source_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepRefreshTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepRefreshTokenResponse) ProtoMessage() {}
+
+func (x *KeepRefreshTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepRefreshTokenResponse.ProtoReflect.Descriptor instead.
+func (*KeepRefreshTokenResponse) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{7}
+}
+
 type NeedProfilesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Openids       []string               `protobuf:"bytes,1,rep,name=openids,proto3" json:"openids,omitempty"`
@@ -549,7 +637,7 @@ type NeedProfilesRequest struct {
 
 func (x *NeedProfilesRequest) Reset() {
 	*x = NeedProfilesRequest{}
-	mi := &file_source_proto_msgTypes[6]
+	mi := &file_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +649,7 @@ func (x *NeedProfilesRequest) String() string {
 func (*NeedProfilesRequest) ProtoMessage() {}
 
 func (x *NeedProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[6]
+	mi := &file_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +662,7 @@ func (x *NeedProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeedProfilesRequest.ProtoReflect.Descriptor instead.
 func (*NeedProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{6}
+	return file_source_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NeedProfilesRequest) GetOpenids() []string {
@@ -593,7 +681,7 @@ type NeedProfilesResponse struct {
 
 func (x *NeedProfilesResponse) Reset() {
 	*x = NeedProfilesResponse{}
-	mi := &file_source_proto_msgTypes[7]
+	mi := &file_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +693,7 @@ func (x *NeedProfilesResponse) String() string {
 func (*NeedProfilesResponse) ProtoMessage() {}
 
 func (x *NeedProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[7]
+	mi := &file_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +706,7 @@ func (x *NeedProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeedProfilesResponse.ProtoReflect.Descriptor instead.
 func (*NeedProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{7}
+	return file_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NeedProfilesResponse) GetOpenids() []string {
@@ -636,7 +724,7 @@ type SpecRequest struct {
 
 func (x *SpecRequest) Reset() {
 	*x = SpecRequest{}
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +736,7 @@ func (x *SpecRequest) String() string {
 func (*SpecRequest) ProtoMessage() {}
 
 func (x *SpecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +749,7 @@ func (x *SpecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecRequest.ProtoReflect.Descriptor instead.
 func (*SpecRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{8}
+	return file_source_proto_rawDescGZIP(), []int{10}
 }
 
 type SpecResponse struct {
@@ -675,7 +763,7 @@ type SpecResponse struct {
 
 func (x *SpecResponse) Reset() {
 	*x = SpecResponse{}
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +775,7 @@ func (x *SpecResponse) String() string {
 func (*SpecResponse) ProtoMessage() {}
 
 func (x *SpecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +788,7 @@ func (x *SpecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecResponse.ProtoReflect.Descriptor instead.
 func (*SpecResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{9}
+	return file_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SpecResponse) GetName() string {
@@ -734,7 +822,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +834,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +847,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{10}
+	return file_source_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Config) GetJson() []byte {
@@ -770,15 +858,18 @@ func (x *Config) GetJson() []byte {
 }
 
 type CheckRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// host_broker_id is the go-plugin broker id on which the host serves the
+	// Host service for this Check (0: none).
+	HostBrokerId  uint32 `protobuf:"varint,2,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +881,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +894,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{11}
+	return file_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckRequest) GetConfig() *Config {
@@ -811,6 +902,13 @@ func (x *CheckRequest) GetConfig() *Config {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *CheckRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
 }
 
 type CheckResponse struct {
@@ -822,7 +920,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +932,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +945,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{12}
+	return file_source_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CheckResponse) GetResults() []*CheckResult {
@@ -871,7 +969,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +981,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +994,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{13}
+	return file_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CheckResult) GetName() string {
@@ -935,7 +1033,7 @@ type DiscoverRequest struct {
 
 func (x *DiscoverRequest) Reset() {
 	*x = DiscoverRequest{}
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1045,7 @@ func (x *DiscoverRequest) String() string {
 func (*DiscoverRequest) ProtoMessage() {}
 
 func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1058,7 @@ func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{14}
+	return file_source_proto_rawDescGZIP(), []int{16}
 }
 
 type DiscoverResponse struct {
@@ -972,7 +1070,7 @@ type DiscoverResponse struct {
 
 func (x *DiscoverResponse) Reset() {
 	*x = DiscoverResponse{}
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1082,7 @@ func (x *DiscoverResponse) String() string {
 func (*DiscoverResponse) ProtoMessage() {}
 
 func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1095,7 @@ func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15}
+	return file_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DiscoverResponse) GetStreams() []*StreamSchema {
@@ -1019,7 +1117,7 @@ type StreamSchema struct {
 
 func (x *StreamSchema) Reset() {
 	*x = StreamSchema{}
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1129,7 @@ func (x *StreamSchema) String() string {
 func (*StreamSchema) ProtoMessage() {}
 
 func (x *StreamSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1142,7 @@ func (x *StreamSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSchema.ProtoReflect.Descriptor instead.
 func (*StreamSchema) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{16}
+	return file_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StreamSchema) GetName() string {
@@ -1074,7 +1172,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1184,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1197,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17}
+	return file_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamState) GetStream() string {
@@ -1130,7 +1228,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1240,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1253,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{18}
+	return file_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReadRequest) GetConfig() *Config {
@@ -1194,7 +1292,7 @@ type ReadMessage struct {
 
 func (x *ReadMessage) Reset() {
 	*x = ReadMessage{}
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1304,7 @@ func (x *ReadMessage) String() string {
 func (*ReadMessage) ProtoMessage() {}
 
 func (x *ReadMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1317,7 @@ func (x *ReadMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadMessage.ProtoReflect.Descriptor instead.
 func (*ReadMessage) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{19}
+	return file_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReadMessage) GetMsg() isReadMessage_Msg {
@@ -1305,7 +1403,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1415,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1428,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{20}
+	return file_source_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RecordBatch) GetStream() string {
@@ -1361,7 +1459,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1471,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1484,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{21}
+	return file_source_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Checkpoint) GetStream() string {
@@ -1432,7 +1530,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1542,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1555,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{22}
+	return file_source_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Progress) GetStream() string {
@@ -1507,7 +1605,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_source_proto_msgTypes[23]
+	mi := &file_source_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1617,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[23]
+	mi := &file_source_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1630,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{23}
+	return file_source_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1602,7 +1700,11 @@ const file_source_proto_rawDesc = "" +
 	"\n" +
 	"CallsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"/\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"T\n" +
+	"\x17KeepRefreshTokenRequest\x12\x14\n" +
+	"\x05appid\x18\x01 \x01(\tR\x05appid\x12#\n" +
+	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\"\x1a\n" +
+	"\x18KeepRefreshTokenResponse\"/\n" +
 	"\x13NeedProfilesRequest\x12\x18\n" +
 	"\aopenids\x18\x01 \x03(\tR\aopenids\"0\n" +
 	"\x14NeedProfilesResponse\x12\x18\n" +
@@ -1613,9 +1715,10 @@ const file_source_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x18\n" +
 	"\astreams\x18\x03 \x03(\tR\astreams\"\x1c\n" +
 	"\x06Config\x12\x12\n" +
-	"\x04json\x18\x01 \x01(\fR\x04json\"@\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"f\n" +
 	"\fCheckRequest\x120\n" +
-	"\x06config\x18\x01 \x01(\v2\x18.wxsync.source.v1.ConfigR\x06config\"H\n" +
+	"\x06config\x18\x01 \x01(\v2\x18.wxsync.source.v1.ConfigR\x06config\x12$\n" +
+	"\x0ehost_broker_id\x18\x02 \x01(\rR\fhostBrokerId\"H\n" +
 	"\rCheckResponse\x127\n" +
 	"\aresults\x18\x01 \x03(\v2\x1d.wxsync.source.v1.CheckResultR\aresults\"e\n" +
 	"\vCheckResult\x12\x12\n" +
@@ -1679,11 +1782,12 @@ const file_source_proto_rawDesc = "" +
 	"\x05Check\x12\x1e.wxsync.source.v1.CheckRequest\x1a\x1f.wxsync.source.v1.CheckResponse\x12Q\n" +
 	"\bDiscover\x12!.wxsync.source.v1.DiscoverRequest\x1a\".wxsync.source.v1.DiscoverResponse\x12F\n" +
 	"\x04Read\x12\x1d.wxsync.source.v1.ReadRequest\x1a\x1d.wxsync.source.v1.ReadMessage0\x01\x12N\n" +
-	"\x06Listen\x12\x1f.wxsync.source.v1.ListenControl\x1a\x1f.wxsync.source.v1.ListenMessage(\x010\x012\x80\x02\n" +
+	"\x06Listen\x12\x1f.wxsync.source.v1.ListenControl\x1a\x1f.wxsync.source.v1.ListenMessage(\x010\x012\xeb\x02\n" +
 	"\x04Host\x12]\n" +
 	"\fNeedProfiles\x12%.wxsync.source.v1.NeedProfilesRequest\x1a&.wxsync.source.v1.NeedProfilesResponse\x12L\n" +
 	"\fCommitEvents\x12\x1d.wxsync.source.v1.RecordBatch\x1a\x1d.wxsync.source.v1.CommitReply\x12K\n" +
-	"\vCommitUsers\x12\x1d.wxsync.source.v1.RecordBatch\x1a\x1d.wxsync.source.v1.CommitReplyB$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
+	"\vCommitUsers\x12\x1d.wxsync.source.v1.RecordBatch\x1a\x1d.wxsync.source.v1.CommitReply\x12i\n" +
+	"\x10KeepRefreshToken\x12).wxsync.source.v1.KeepRefreshTokenRequest\x1a*.wxsync.source.v1.KeepRefreshTokenResponseB$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -1698,78 +1802,82 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_source_proto_goTypes = []any{
-	(Error_Kind)(0),              // 0: wxsync.source.v1.Error.Kind
-	(*CommitReply)(nil),          // 1: wxsync.source.v1.CommitReply
-	(*ListenControl)(nil),        // 2: wxsync.source.v1.ListenControl
-	(*ListenRequest)(nil),        // 3: wxsync.source.v1.ListenRequest
-	(*ListenMessage)(nil),        // 4: wxsync.source.v1.ListenMessage
-	(*Listening)(nil),            // 5: wxsync.source.v1.Listening
-	(*ListenStats)(nil),          // 6: wxsync.source.v1.ListenStats
-	(*NeedProfilesRequest)(nil),  // 7: wxsync.source.v1.NeedProfilesRequest
-	(*NeedProfilesResponse)(nil), // 8: wxsync.source.v1.NeedProfilesResponse
-	(*SpecRequest)(nil),          // 9: wxsync.source.v1.SpecRequest
-	(*SpecResponse)(nil),         // 10: wxsync.source.v1.SpecResponse
-	(*Config)(nil),               // 11: wxsync.source.v1.Config
-	(*CheckRequest)(nil),         // 12: wxsync.source.v1.CheckRequest
-	(*CheckResponse)(nil),        // 13: wxsync.source.v1.CheckResponse
-	(*CheckResult)(nil),          // 14: wxsync.source.v1.CheckResult
-	(*DiscoverRequest)(nil),      // 15: wxsync.source.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),     // 16: wxsync.source.v1.DiscoverResponse
-	(*StreamSchema)(nil),         // 17: wxsync.source.v1.StreamSchema
-	(*StreamState)(nil),          // 18: wxsync.source.v1.StreamState
-	(*ReadRequest)(nil),          // 19: wxsync.source.v1.ReadRequest
-	(*ReadMessage)(nil),          // 20: wxsync.source.v1.ReadMessage
-	(*RecordBatch)(nil),          // 21: wxsync.source.v1.RecordBatch
-	(*Checkpoint)(nil),           // 22: wxsync.source.v1.Checkpoint
-	(*Progress)(nil),             // 23: wxsync.source.v1.Progress
-	(*Error)(nil),                // 24: wxsync.source.v1.Error
-	nil,                          // 25: wxsync.source.v1.ListenStats.RejectedEntry
-	nil,                          // 26: wxsync.source.v1.ListenStats.OtherEntry
-	nil,                          // 27: wxsync.source.v1.ListenStats.CallsEntry
-	nil,                          // 28: wxsync.source.v1.Progress.CallsEntry
-	nil,                          // 29: wxsync.source.v1.Progress.QuotaRemainEntry
+	(Error_Kind)(0),                  // 0: wxsync.source.v1.Error.Kind
+	(*CommitReply)(nil),              // 1: wxsync.source.v1.CommitReply
+	(*ListenControl)(nil),            // 2: wxsync.source.v1.ListenControl
+	(*ListenRequest)(nil),            // 3: wxsync.source.v1.ListenRequest
+	(*ListenMessage)(nil),            // 4: wxsync.source.v1.ListenMessage
+	(*Listening)(nil),                // 5: wxsync.source.v1.Listening
+	(*ListenStats)(nil),              // 6: wxsync.source.v1.ListenStats
+	(*KeepRefreshTokenRequest)(nil),  // 7: wxsync.source.v1.KeepRefreshTokenRequest
+	(*KeepRefreshTokenResponse)(nil), // 8: wxsync.source.v1.KeepRefreshTokenResponse
+	(*NeedProfilesRequest)(nil),      // 9: wxsync.source.v1.NeedProfilesRequest
+	(*NeedProfilesResponse)(nil),     // 10: wxsync.source.v1.NeedProfilesResponse
+	(*SpecRequest)(nil),              // 11: wxsync.source.v1.SpecRequest
+	(*SpecResponse)(nil),             // 12: wxsync.source.v1.SpecResponse
+	(*Config)(nil),                   // 13: wxsync.source.v1.Config
+	(*CheckRequest)(nil),             // 14: wxsync.source.v1.CheckRequest
+	(*CheckResponse)(nil),            // 15: wxsync.source.v1.CheckResponse
+	(*CheckResult)(nil),              // 16: wxsync.source.v1.CheckResult
+	(*DiscoverRequest)(nil),          // 17: wxsync.source.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),         // 18: wxsync.source.v1.DiscoverResponse
+	(*StreamSchema)(nil),             // 19: wxsync.source.v1.StreamSchema
+	(*StreamState)(nil),              // 20: wxsync.source.v1.StreamState
+	(*ReadRequest)(nil),              // 21: wxsync.source.v1.ReadRequest
+	(*ReadMessage)(nil),              // 22: wxsync.source.v1.ReadMessage
+	(*RecordBatch)(nil),              // 23: wxsync.source.v1.RecordBatch
+	(*Checkpoint)(nil),               // 24: wxsync.source.v1.Checkpoint
+	(*Progress)(nil),                 // 25: wxsync.source.v1.Progress
+	(*Error)(nil),                    // 26: wxsync.source.v1.Error
+	nil,                              // 27: wxsync.source.v1.ListenStats.RejectedEntry
+	nil,                              // 28: wxsync.source.v1.ListenStats.OtherEntry
+	nil,                              // 29: wxsync.source.v1.ListenStats.CallsEntry
+	nil,                              // 30: wxsync.source.v1.Progress.CallsEntry
+	nil,                              // 31: wxsync.source.v1.Progress.QuotaRemainEntry
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: wxsync.source.v1.ListenControl.start:type_name -> wxsync.source.v1.ListenRequest
-	11, // 1: wxsync.source.v1.ListenRequest.config:type_name -> wxsync.source.v1.Config
+	13, // 1: wxsync.source.v1.ListenRequest.config:type_name -> wxsync.source.v1.Config
 	5,  // 2: wxsync.source.v1.ListenMessage.listening:type_name -> wxsync.source.v1.Listening
 	6,  // 3: wxsync.source.v1.ListenMessage.stats:type_name -> wxsync.source.v1.ListenStats
-	24, // 4: wxsync.source.v1.ListenMessage.error:type_name -> wxsync.source.v1.Error
-	25, // 5: wxsync.source.v1.ListenStats.rejected:type_name -> wxsync.source.v1.ListenStats.RejectedEntry
-	26, // 6: wxsync.source.v1.ListenStats.other:type_name -> wxsync.source.v1.ListenStats.OtherEntry
-	27, // 7: wxsync.source.v1.ListenStats.calls:type_name -> wxsync.source.v1.ListenStats.CallsEntry
-	11, // 8: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
-	14, // 9: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
-	17, // 10: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
-	11, // 11: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
-	18, // 12: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
-	21, // 13: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
-	22, // 14: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
-	23, // 15: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
-	24, // 16: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
-	28, // 17: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
-	29, // 18: wxsync.source.v1.Progress.quota_remain:type_name -> wxsync.source.v1.Progress.QuotaRemainEntry
+	26, // 4: wxsync.source.v1.ListenMessage.error:type_name -> wxsync.source.v1.Error
+	27, // 5: wxsync.source.v1.ListenStats.rejected:type_name -> wxsync.source.v1.ListenStats.RejectedEntry
+	28, // 6: wxsync.source.v1.ListenStats.other:type_name -> wxsync.source.v1.ListenStats.OtherEntry
+	29, // 7: wxsync.source.v1.ListenStats.calls:type_name -> wxsync.source.v1.ListenStats.CallsEntry
+	13, // 8: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
+	16, // 9: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
+	19, // 10: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
+	13, // 11: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
+	20, // 12: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
+	23, // 13: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
+	24, // 14: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
+	25, // 15: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
+	26, // 16: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
+	30, // 17: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
+	31, // 18: wxsync.source.v1.Progress.quota_remain:type_name -> wxsync.source.v1.Progress.QuotaRemainEntry
 	0,  // 19: wxsync.source.v1.Error.kind:type_name -> wxsync.source.v1.Error.Kind
-	9,  // 20: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
-	12, // 21: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
-	15, // 22: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
-	19, // 23: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
+	11, // 20: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
+	14, // 21: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
+	17, // 22: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
+	21, // 23: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
 	2,  // 24: wxsync.source.v1.Source.Listen:input_type -> wxsync.source.v1.ListenControl
-	7,  // 25: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
-	21, // 26: wxsync.source.v1.Host.CommitEvents:input_type -> wxsync.source.v1.RecordBatch
-	21, // 27: wxsync.source.v1.Host.CommitUsers:input_type -> wxsync.source.v1.RecordBatch
-	10, // 28: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
-	13, // 29: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
-	16, // 30: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
-	20, // 31: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
-	4,  // 32: wxsync.source.v1.Source.Listen:output_type -> wxsync.source.v1.ListenMessage
-	8,  // 33: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
-	1,  // 34: wxsync.source.v1.Host.CommitEvents:output_type -> wxsync.source.v1.CommitReply
-	1,  // 35: wxsync.source.v1.Host.CommitUsers:output_type -> wxsync.source.v1.CommitReply
-	28, // [28:36] is the sub-list for method output_type
-	20, // [20:28] is the sub-list for method input_type
+	9,  // 25: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
+	23, // 26: wxsync.source.v1.Host.CommitEvents:input_type -> wxsync.source.v1.RecordBatch
+	23, // 27: wxsync.source.v1.Host.CommitUsers:input_type -> wxsync.source.v1.RecordBatch
+	7,  // 28: wxsync.source.v1.Host.KeepRefreshToken:input_type -> wxsync.source.v1.KeepRefreshTokenRequest
+	12, // 29: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
+	15, // 30: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
+	18, // 31: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
+	22, // 32: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
+	4,  // 33: wxsync.source.v1.Source.Listen:output_type -> wxsync.source.v1.ListenMessage
+	10, // 34: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
+	1,  // 35: wxsync.source.v1.Host.CommitEvents:output_type -> wxsync.source.v1.CommitReply
+	1,  // 36: wxsync.source.v1.Host.CommitUsers:output_type -> wxsync.source.v1.CommitReply
+	8,  // 37: wxsync.source.v1.Host.KeepRefreshToken:output_type -> wxsync.source.v1.KeepRefreshTokenResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -1788,7 +1896,7 @@ func file_source_proto_init() {
 		(*ListenMessage_Stats)(nil),
 		(*ListenMessage_Error)(nil),
 	}
-	file_source_proto_msgTypes[19].OneofWrappers = []any{
+	file_source_proto_msgTypes[21].OneofWrappers = []any{
 		(*ReadMessage_Record)(nil),
 		(*ReadMessage_Checkpoint)(nil),
 		(*ReadMessage_Progress)(nil),
@@ -1800,7 +1908,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

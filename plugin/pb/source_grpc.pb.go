@@ -302,9 +302,10 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Host_NeedProfiles_FullMethodName = "/wxsync.source.v1.Host/NeedProfiles"
-	Host_CommitEvents_FullMethodName = "/wxsync.source.v1.Host/CommitEvents"
-	Host_CommitUsers_FullMethodName  = "/wxsync.source.v1.Host/CommitUsers"
+	Host_NeedProfiles_FullMethodName     = "/wxsync.source.v1.Host/NeedProfiles"
+	Host_CommitEvents_FullMethodName     = "/wxsync.source.v1.Host/CommitEvents"
+	Host_CommitUsers_FullMethodName      = "/wxsync.source.v1.Host/CommitUsers"
+	Host_KeepRefreshToken_FullMethodName = "/wxsync.source.v1.Host/KeepRefreshToken"
 )
 
 // HostClient is the client API for Host service.
@@ -327,6 +328,10 @@ type HostClient interface {
 	// CommitUsers stores a batch of profiles (stream users), as a Read's
 	// users records would be.
 	CommitUsers(ctx context.Context, in *RecordBatch, opts ...grpc.CallOption) (*CommitReply, error)
+	// KeepRefreshToken stores a new authorizer refresh token an answer of
+	// the third-party platform carried, before the source uses the access
+	// token that came with it; it answers once the token is stored.
+	KeepRefreshToken(ctx context.Context, in *KeepRefreshTokenRequest, opts ...grpc.CallOption) (*KeepRefreshTokenResponse, error)
 }
 
 type hostClient struct {
@@ -367,6 +372,16 @@ func (c *hostClient) CommitUsers(ctx context.Context, in *RecordBatch, opts ...g
 	return out, nil
 }
 
+func (c *hostClient) KeepRefreshToken(ctx context.Context, in *KeepRefreshTokenRequest, opts ...grpc.CallOption) (*KeepRefreshTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeepRefreshTokenResponse)
+	err := c.cc.Invoke(ctx, Host_KeepRefreshToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -387,6 +402,10 @@ type HostServer interface {
 	// CommitUsers stores a batch of profiles (stream users), as a Read's
 	// users records would be.
 	CommitUsers(context.Context, *RecordBatch) (*CommitReply, error)
+	// KeepRefreshToken stores a new authorizer refresh token an answer of
+	// the third-party platform carried, before the source uses the access
+	// token that came with it; it answers once the token is stored.
+	KeepRefreshToken(context.Context, *KeepRefreshTokenRequest) (*KeepRefreshTokenResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -405,6 +424,9 @@ func (UnimplementedHostServer) CommitEvents(context.Context, *RecordBatch) (*Com
 }
 func (UnimplementedHostServer) CommitUsers(context.Context, *RecordBatch) (*CommitReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitUsers not implemented")
+}
+func (UnimplementedHostServer) KeepRefreshToken(context.Context, *KeepRefreshTokenRequest) (*KeepRefreshTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method KeepRefreshToken not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -481,6 +503,24 @@ func _Host_CommitUsers_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_KeepRefreshToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeepRefreshTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).KeepRefreshToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_KeepRefreshToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).KeepRefreshToken(ctx, req.(*KeepRefreshTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -499,6 +539,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CommitUsers",
 			Handler:    _Host_CommitUsers_Handler,
+		},
+		{
+			MethodName: "KeepRefreshToken",
+			Handler:    _Host_KeepRefreshToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

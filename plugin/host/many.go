@@ -1,0 +1,159 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/wxsync/wxsync/plugin/kind"
+	"github.com/wxsync/wxsync/sink"
+)
+
+// DefaultParallel is how many accounts RunMany syncs at once by default.
+const DefaultParallel = 4
+
+// ManyConfig says how RunMany syncs a list of accounts.
+type ManyConfig struct {
+	// Parallel is how many accounts run at once (one source each); 0:
+	// DefaultParallel.
+	Parallel int
+	// Prepare returns the run of account a: its RunConfig (ID, AppID,
+	// streams, source config with its credentials, Keeper). An error ends
+	// that account's run only, recorded with its kind.
+	Prepare func(ctx context.Context, a Account) (RunConfig, error)
+	// Launch starts a source for account a's run; stop stops it.
+	Launch func(ctx context.Context, a Account) (src Source, stop func(), err error)
+	// Dst receives every account's rows, cursors and run record.
+	Dst Destination
+	// Redact removes secrets from a run record's error text (nil: none).
+	Redact func(string) string
+	// Done, when set, is called as each account's run ends (from the
+	// goroutine that ran it).
+	Done func(AccountResult)
+}
+
+// AccountResult is how one account's run ended.
+type AccountResult struct {
+	Account Account
+	// Record is its wxsync_runs row (Status, ExitCode, Streams, Calls,
+	// Error); its zero value for an account never started.
+	Record sink.Run
+	// Report is what host.Run committed.
+	Report Report
+	// Err is why the run failed (nil: it completed).
+	Err error
+	// Started is false when the account was not run (a signal came first).
+	Started bool
+	// RecordErr is why the record was not written (nil: it was).
+	RecordErr error
+}
+
+// Summary is what RunMany did, one result per account in the order given.
+type Summary struct {
+	Results []AccountResult
+}
+
+// Kind is the aggregate outcome of a multi-account run, which sets its
+// exit code:
+//   - kind.Temporary (75) when any account stopped early or was not
+//     started: a retry makes progress (the accounts that need a fix fail
+//     again at once, without harm to the others);
+//   - else kind.Internal (1) when any account failed unexpectedly;
+//   - else kind.Config (78) when any account needs a fix;
+//   - else none (0): every account completed.
+func (s Summary) Kind() kind.Kind {
+	seen := map[kind.Kind]bool{}
+	for _, r := range s.Results {
+		if !r.Started {
+			seen[kind.Temporary] = true
+			continue
+		}
+		seen[kind.Of(r.Err)] = true
+	}
+	for _, k := range []kind.Kind{kind.Temporary, kind.Internal, kind.Config} {
+		if seen[k] {
+			return k
+		}
+	}
+	return kind.None
+}
+
+// Count returns how many accounts ended with each kind (not started:
+// counted as kind.Temporary).
+func (s Summary) Count() map[kind.Kind]int {
+	out := map[kind.Kind]int{}
+	for _, r := range s.Results {
+		if !r.Started {
+			out[kind.Temporary]++
+			continue
+		}
+		out[kind.Of(r.Err)]++
+	}
+	return out
+}
+
+// ErrNotStarted is the error of an account a signal kept from starting.
+var ErrNotStarted = kind.Mark(kind.Temporary, errors.New("not started: interrupted by a signal"))
+
+// RunMany syncs accounts, at most cfg.Parallel at once, each through its
+// own source (cfg.Launch) and host.Run into cfg.Dst, and records each in
+// wxsync_runs. One account's failure, whatever its kind, never stops the
+// others. On ctx cancellation the running accounts commit what they
+// received and stop; the others are not started.
+func RunMany(ctx context.Context, cfg ManyConfig, accounts []Account) Summary {
+	parallel := cfg.Parallel
+	if parallel <= 0 {
+		parallel = DefaultParallel
+	}
+	results := make([]AccountResult, len(accounts))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(parallel, len(accounts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = runAccount(ctx, cfg, accounts[i])
+				if cfg.Done != nil {
+					cfg.Done(results[i])
+				}
+			}
+		}()
+	}
+	for i, a := range accounts {
+		if ctx.Err() != nil {
+			results[i] = AccountResult{Account: a, Err: ErrNotStarted}
+			continue
+		}
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			results[i] = AccountResult{Account: a, Err: ErrNotStarted}
+		}
+	}
+	close(next)
+	wg.Wait()
+	return Summary{Results: results}
+}
+
+// runAccount runs and records one account.
+func runAccount(ctx context.Context, cfg ManyConfig, a Account) AccountResult {
+	res := AccountResult{Account: a, Started: true}
+	started := time.Now()
+	rc, err := cfg.Prepare(ctx, a)
+	rc.AppID = a.AppID
+	if err == nil {
+		var src Source
+		var stop func()
+		src, stop, err = cfg.Launch(ctx, a)
+		if err == nil {
+			res.Report, err = Run(ctx, rc, src, cfg.Dst, nil)
+			stop()
+		}
+	}
+	res.Err = err
+	res.Record = NewRecord(rc, started, res.Report, err, cfg.Redact)
+	res.RecordErr = WriteRecord(ctx, cfg.Dst, res.Record)
+	return res
+}

@@ -1,0 +1,342 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+
+	"github.com/wxsync/wxsync/plugin"
+	"github.com/wxsync/wxsync/plugin/kind"
+	"github.com/wxsync/wxsync/schema"
+	"github.com/wxsync/wxsync/sink"
+)
+
+// multiDest routes each call to the fake destination of its account.
+type multiDest struct {
+	mu    sync.Mutex
+	dests map[string]*fakeDest
+	runs  []sink.Run
+}
+
+func (m *multiDest) of(appid string) *fakeDest {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dests[appid] == nil {
+		m.dests[appid] = newFakeDest()
+	}
+	return m.dests[appid]
+}
+
+func (m *multiDest) LoadState(ctx context.Context, appid, stream string) (sink.State, bool, error) {
+	return m.of(appid).LoadState(ctx, appid, stream)
+}
+func (m *multiDest) SaveState(ctx context.Context, appid, stream string, st sink.State) error {
+	return m.of(appid).SaveState(ctx, appid, stream, st)
+}
+func (m *multiDest) BeginSnapshot(ctx context.Context, appid, stream string) (uint64, error) {
+	return m.of(appid).BeginSnapshot(ctx, appid, stream)
+}
+func (m *multiDest) Insert(ctx context.Context, st schema.Stream, appid string, id uint64, recs []arrow.Record) (int, error) {
+	return m.of(appid).Insert(ctx, st, appid, id, recs)
+}
+func (m *multiDest) CompleteSnapshot(ctx context.Context, appid, stream string, id uint64, total int64) (uint64, error) {
+	return m.of(appid).CompleteSnapshot(ctx, appid, stream, id, total)
+}
+func (m *multiDest) FreshProfiles(ctx context.Context, appid string, ids []string, since time.Time) (map[string]bool, error) {
+	return m.of(appid).FreshProfiles(ctx, appid, ids, since)
+}
+func (m *multiDest) RecordRun(_ context.Context, r sink.Run) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.runs = append(m.runs, r)
+	return nil
+}
+
+// failing is a script that sends one page, then ends with an error of k.
+func failing(k kind.Kind, msg string) func([]plugin.StreamState) []step {
+	return func([]plugin.StreamState) []step {
+		return []step{rec(schema.Followers, "x"), cp(schema.Followers, "p1"), {err: &plugin.Error{Kind: k, Err: errors.New(msg)}}}
+	}
+}
+
+func TestRunManyIsolatesFailuresAndBoundsParallelism(t *testing.T) {
+	const n, parallel = 12, 3
+	var accounts []Account
+	for i := range n {
+		accounts = append(accounts, Account{AppID: fmt.Sprintf("wx%02d", i), Source: SourceSecret})
+	}
+	dst := &multiDest{dests: map[string]*fakeDest{}}
+	var mu sync.Mutex
+	running, peak := 0, 0
+	cfg := ManyConfig{
+		Parallel: parallel, Dst: dst,
+		Prepare: func(_ context.Context, a Account) (RunConfig, error) {
+			if a.AppID == "wx07" {
+				return RunConfig{ID: "r-" + a.AppID}, kind.Mark(kind.Config, errors.New("secret_env not set"))
+			}
+			return RunConfig{ID: "r-" + a.AppID, Streams: followers}, nil
+		},
+		Launch: func(_ context.Context, a Account) (Source, func(), error) {
+			mu.Lock()
+			running++
+			peak = max(peak, running)
+			mu.Unlock()
+			script := walk(pages, followers, false)
+			switch a.AppID {
+			case "wx03":
+				script = failing(kind.Config, "errcode 48001 api unauthorized")
+			case "wx05":
+				script = failing(kind.Temporary, "errcode 45009 quota")
+			}
+			stop := func() { mu.Lock(); running--; mu.Unlock() }
+			return &scriptSource{t: t, dst: dst.of(a.AppID), script: script}, stop, nil
+		},
+	}
+	sum := RunMany(context.Background(), cfg, accounts)
+	if peak > parallel || peak < 1 {
+		t.Errorf("peak accounts at once = %d, want 1..%d", peak, parallel)
+	}
+	if len(sum.Results) != n || len(dst.runs) != n {
+		t.Fatalf("%d results, %d run records; want %d each", len(sum.Results), len(dst.runs), n)
+	}
+	want := map[string]string{"wx03": sink.RunConfigError, "wx05": sink.RunStopped, "wx07": sink.RunConfigError}
+	for i, r := range sum.Results {
+		if r.Account.AppID != accounts[i].AppID || r.RecordErr != nil {
+			t.Fatalf("result %d is %s (record err %v)", i, r.Account.AppID, r.RecordErr)
+		}
+		st := want[r.Account.AppID]
+		if st == "" {
+			st = sink.RunOK
+			if got := dst.of(r.Account.AppID).table(schema.Followers); !slices.Equal(got, []string{"1/a", "1/b", "1/c", "1/d", "1/e"}) {
+				t.Errorf("%s: followers %v", r.Account.AppID, got)
+			}
+		}
+		if r.Record.Status != st || r.Record.AppID != r.Account.AppID {
+			t.Errorf("%s: status %s, want %s (err %v)", r.Account.AppID, r.Record.Status, st, r.Err)
+		}
+	}
+	if sum.Kind() != kind.Temporary {
+		t.Errorf("aggregate kind %v, want temporary (a retry helps wx05)", sum.Kind())
+	}
+	if c := sum.Count(); c[kind.None] != 9 || c[kind.Config] != 2 || c[kind.Temporary] != 1 {
+		t.Errorf("counts %v", c)
+	}
+}
+
+func TestRunManyCancelledStartsNoMore(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	dst := &multiDest{dests: map[string]*fakeDest{}}
+	accounts := []Account{{AppID: "wxA"}, {AppID: "wxB"}, {AppID: "wxC"}}
+	cfg := ManyConfig{Parallel: 1, Dst: dst,
+		Prepare: func(context.Context, Account) (RunConfig, error) { return RunConfig{Streams: followers}, nil },
+		Launch: func(_ context.Context, a Account) (Source, func(), error) {
+			return &scriptSource{t: t, dst: dst.of(a.AppID), script: walk(pages, followers, false)}, func() {}, nil
+		},
+		Done: func(AccountResult) { cancel() },
+	}
+	sum := RunMany(ctx, cfg, accounts)
+	started := 0
+	for _, r := range sum.Results {
+		if r.Started {
+			started++
+		} else if !errors.Is(r.Err, ErrNotStarted) {
+			t.Errorf("%s: not started with err %v", r.Account.AppID, r.Err)
+		}
+	}
+	if started != 1 || len(dst.runs) != 1 || sum.Kind() != kind.Temporary {
+		t.Errorf("started %d, records %d, kind %v; want 1, 1, temporary", started, len(dst.runs), sum.Kind())
+	}
+}
+
+func TestSummaryKindPrecedence(t *testing.T) {
+	res := func(ks ...kind.Kind) Summary {
+		var s Summary
+		for _, k := range ks {
+			var err error
+			if k != kind.None {
+				err = kind.Mark(k, errors.New("x"))
+			}
+			s.Results = append(s.Results, AccountResult{Started: true, Err: err})
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		s    Summary
+		want int
+	}{
+		{res(kind.None, kind.None), 0},
+		{res(kind.None, kind.Config), 78},
+		{res(kind.Config, kind.Temporary), 75},
+		{res(kind.Internal, kind.Config), 1},
+		{res(kind.Internal, kind.Temporary, kind.Config), 75},
+	} {
+		if got := tc.s.Kind().ExitCode(); got != tc.want {
+			t.Errorf("%v: exit %d, want %d", tc.s.Count(), got, tc.want)
+		}
+	}
+}
+
+func TestShardsCoverEachAccountOnceAndMoveFew(t *testing.T) {
+	var accounts []Account
+	for i := range 1000 {
+		accounts = append(accounts, Account{AppID: fmt.Sprintf("wx%016x", i*7919)})
+	}
+	owner := map[string]int{}
+	for i := range 4 {
+		sh, err := ParseShard(fmt.Sprintf("%d/4", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := sh.Select(accounts)
+		if len(got) < 200 || len(got) > 300 {
+			t.Errorf("shard %v holds %d of 1000", sh, len(got))
+		}
+		for _, a := range got {
+			if prev, dup := owner[a.AppID]; dup {
+				t.Fatalf("%s in shards %d and %d", a.AppID, prev, i)
+			}
+			owner[a.AppID] = i
+		}
+	}
+	if len(owner) != 1000 {
+		t.Fatalf("shards cover %d of 1000", len(owner))
+	}
+	moved := 0
+	for _, a := range accounts {
+		if ShardOf(a.AppID, 5) != owner[a.AppID] {
+			moved++
+		}
+	}
+	if moved > 260 { // 1/5 expected; a mod-N hash would move 4/5
+		t.Errorf("4 → 5 workers moved %d of 1000 accounts", moved)
+	}
+	env := func(k string) (string, bool) { return map[string]string{"JOB_COMPLETION_INDEX": "2"}[k], true }
+	if sh, err := ParseShard("index/4", env); err != nil || sh != (Shard{2, 4}) {
+		t.Errorf("index/4 = %v, %v", sh, err)
+	}
+	for _, bad := range []string{"4/4", "-1/2", "1", "a/b", "0/0"} {
+		if _, err := ParseShard(bad, env); kind.Of(err) != kind.Usage {
+			t.Errorf("ParseShard(%q) = %v, want a usage error", bad, err)
+		}
+	}
+}
+
+func TestParseAccountsResolvesSecretReferences(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "secret")
+	if err := os.WriteFile(file, []byte("file-secret-SHH\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) (string, bool) {
+		v, ok := map[string]string{"A_SECRET": "env-secret-SHH", "BEARER": "bearer-SHH", "COMP": "comp-SHH", "RT": "rt-SHH"}[k]
+		return v, ok
+	}
+	list := `{
+	  "token_services": {"central": {"url": "https://tokens.internal/token", "bearer_env": "BEARER"}},
+	  "platforms": {"agency": {"component_appid": "wxcomp", "component_secret_env": "COMP"}},
+	  "accounts": [
+	    {"appid": "wxa", "secret_env": "A_SECRET"},
+	    {"appid": "wxb", "secret_file": "` + file + `"},
+	    {"appid": "wxc", "token_service": "central"},
+	    {"appid": "wxd", "platform": "agency", "refresh_token_env": "RT"}
+	  ]}`
+	got, err := ParseAccounts([]byte(list), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Account{
+		{AppID: "wxa", Source: SourceSecret, Secret: "env-secret-SHH"},
+		{AppID: "wxb", Source: SourceSecret, Secret: "file-secret-SHH"},
+		{AppID: "wxc", Source: SourceService, ServiceURL: "https://tokens.internal/token", ServiceBearer: "bearer-SHH"},
+		{AppID: "wxd", Source: SourcePlatform, ComponentAppID: "wxcomp", ComponentSecret: "comp-SHH", RefreshToken: "rt-SHH"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("accounts:\n%#v\nwant\n%#v", got, want)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", got, got, got); strings.Contains(s, "SHH") {
+		t.Errorf("an account prints a secret: %s", s)
+	}
+	bad := `{"platforms": {"agency": {"component_appid": "wxcomp", "component_secret_env": "COMP"}},
+	  "accounts": [{"appid": "wxa", "secret_env": "UNSET"}, {"appid": "wxa", "secret_env": "A_SECRET"},
+	  {"appid": "wxd", "platform": "agency"}, {"appid": "wxe", "token_service": "nowhere"}, {"secret_env": "A_SECRET"}]}`
+	_, err = ParseAccounts([]byte(bad), env)
+	if kind.Of(err) != kind.Config {
+		t.Fatalf("err = %v, want a config error", err)
+	}
+	for _, want := range []string{"UNSET, which is not set", "appid listed twice", "refresh_token_env or refresh_token_file is required", `token_service "nowhere"`, "appid is missing"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "SHH") {
+		t.Error("an error shows a secret")
+	}
+	if _, err := ParseAccounts([]byte(`{"accounts": [{"appid": "wxa", "secret": "inline"}]}`), env); err == nil {
+		t.Error("an inline secret (unknown field) was accepted")
+	}
+}
+
+// memStore is a CredentialStore in memory.
+type memStore struct{ m map[string]sink.Credential }
+
+func (s *memStore) SaveCredential(_ context.Context, owner, name string, c sink.Credential) error {
+	s.m[owner+"/"+name] = c
+	return nil
+}
+func (s *memStore) LoadCredential(_ context.Context, owner, name string) (sink.Credential, bool, error) {
+	c, ok := s.m[owner+"/"+name]
+	return c, ok, nil
+}
+
+func TestCredentialsSealedTicketAgeAndKeeper(t *testing.T) {
+	sealer, err := ParseSealerKey(strings.Repeat("ab", 32) + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := ParseSealerKey(strings.Repeat("cd", 32))
+	store := &memStore{m: map[string]sink.Credential{}}
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := LoadTicket(ctx, store, sealer, "wxcomp", now); kind.Of(err) != kind.Config || !strings.Contains(err.Error(), "wxsync listen") {
+		t.Errorf("no ticket: %v", err)
+	}
+	if err := StoreTicket(ctx, store, sealer, "wxcomp", "ticket@@@SHH", now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(store.m["wxcomp/"+sink.CredentialVerifyTicket].Sealed), "SHH") {
+		t.Error("the ticket is stored in clear")
+	}
+	if got, err := LoadTicket(ctx, store, sealer, "wxcomp", now); err != nil || got != "ticket@@@SHH" {
+		t.Errorf("LoadTicket = %q, %v", got, err)
+	}
+	if _, err := LoadTicket(ctx, store, other, "wxcomp", now); kind.Of(err) != kind.Config {
+		t.Errorf("another key opened the ticket: %v", err)
+	}
+	if _, err := LoadTicket(ctx, store, sealer, "wxcomp", now.Add(13*time.Hour)); kind.Of(err) != kind.Config {
+		t.Errorf("a 13-hour-old ticket: %v, want a config error", err)
+	}
+	// A sealed value moved to another row does not open.
+	store.m["wxother/"+sink.CredentialVerifyTicket] = store.m["wxcomp/"+sink.CredentialVerifyTicket]
+	if _, err := LoadTicket(ctx, store, sealer, "wxother", now); err == nil {
+		t.Error("a ticket sealed for another platform opened")
+	}
+	k := &Keeper{Store: store, Sealer: sealer}
+	if err := k.KeepRefreshToken(ctx, "wxd", "rt-new-SHH"); err != nil {
+		t.Fatal(err)
+	}
+	if tok, ok, err := LoadRefreshToken(ctx, store, sealer, "wxd"); err != nil || !ok || tok != "rt-new-SHH" {
+		t.Errorf("LoadRefreshToken = %q, %v, %v", tok, ok, err)
+	}
+	if _, err := ParseSealerKey("short"); kind.Of(err) != kind.Config {
+		t.Errorf("short key: %v", err)
+	}
+}
