@@ -7,7 +7,8 @@
 //
 // A source that receives pushes also implements Listener: the host starts
 // it with Client.Listen and commits what it receives through the ListenHost
-// it serves on go-plugin's broker (CommitEvents, CommitUsers).
+// it serves on go-plugin's broker (CommitEvents, CommitUsers, and StoreTicket
+// for a TicketKeeper host: a platform's verify tickets).
 //
 // It knows nothing about WeChat (connector/) or ClickHouse (sink/): it only
 // moves batches, checkpoints, progress and errors between two processes.

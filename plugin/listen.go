@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/memory"
@@ -51,6 +52,16 @@ type ListenHost interface {
 	// CommitUsers stores rec, a record batch of the users stream's source
 	// schema.
 	CommitUsers(ctx context.Context, rec arrow.Record) (int64, error)
+}
+
+// TicketKeeper is what the host offers a Listen in platform mode: storing
+// the component_verify_tickets WeChat pushes to the platform. The Host a
+// plugin's Listen receives implements it; the host's own ListenHost does
+// when it keeps tickets.
+type TicketKeeper interface {
+	// StoreTicket stores the ticket pushed to the platform componentAppID
+	// at created; it returns nil only once the ticket is stored.
+	StoreTicket(ctx context.Context, componentAppID, ticket string, created time.Time) error
 }
 
 // ListenEmitter is where a Listen reports. It is safe for concurrent use.
@@ -303,3 +314,27 @@ func (h *hostClient) commit(ctx context.Context, rec arrow.Record, what string, 
 
 // mem is the allocator of the records the host's server decodes.
 func (h *hostServer) mem() memory.Allocator { return memory.DefaultAllocator }
+
+// StoreTicket of the host's server: the impl must be a TicketKeeper (a
+// ListenHost in platform mode).
+func (h *hostServer) StoreTicket(ctx context.Context, req *pb.StoreTicketRequest) (*pb.StoreTicketResponse, error) {
+	k, ok := h.impl.(TicketKeeper)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this host keeps no verify tickets")
+	}
+	if err := k.StoreTicket(ctx, req.GetComponentAppid(), req.GetTicket(), time.Unix(req.GetCreateTime(), 0)); err != nil {
+		// The host's errors never carry the ticket (host.StoreTicket).
+		return nil, status.Error(codes.Unavailable, "not stored: "+err.Error())
+	}
+	return &pb.StoreTicketResponse{}, nil
+}
+
+// StoreTicket asks the host to store a component_verify_ticket; nil means
+// stored.
+func (h *hostClient) StoreTicket(ctx context.Context, componentAppID, ticket string, created time.Time) error {
+	req := &pb.StoreTicketRequest{ComponentAppid: componentAppID, Ticket: ticket, CreateTime: created.Unix()}
+	if _, err := h.c.StoreTicket(ctx, req); err != nil {
+		return TemporaryError(fmt.Errorf("ask the host to store the verify ticket of %s: %s", componentAppID, status.Convert(err).Message()))
+	}
+	return nil
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,10 +13,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/wxsync/wxsync/connector/push"
 	"github.com/wxsync/wxsync/connector/wxsim"
 	"github.com/wxsync/wxsync/plugin/host"
 	"github.com/wxsync/wxsync/sink"
@@ -115,6 +114,19 @@ func (e *manyEnv) secretFile(name, value string) string {
 func (e *manyEnv) run(args ...string) result {
 	e.t.Helper()
 	var out bytes.Buffer
+	cmd := e.command(nil, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		e.t.Fatalf("run wxsync: %v", err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), output: out.String()}
+}
+
+// command is `wxsync args...` with the list's secrets and extra in its
+// environment.
+func (e *manyEnv) command(extra []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(binDir, "wxsync"), args...)
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
@@ -126,14 +138,8 @@ func (e *manyEnv) run(args ...string) result {
 		"WXSYNC_STREAMS=followers,users",
 		"TOKEN_BEARER=bearer-SHH",
 		"WXSYNC_CREDENTIALS_KEY=" + credentialsKey,
-	}, e.env...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		e.t.Fatalf("run wxsync: %v", err)
-	}
-	return result{code: cmd.ProcessState.ExitCode(), output: out.String()}
+	}, append(e.env, extra...)...)
+	return cmd
 }
 
 // pairs returns "appid openid" of a query's two columns, sorted.
@@ -300,31 +306,19 @@ func TestSyncAccountsThroughATokenService(t *testing.T) {
 	}
 }
 
-// ticketListener stands in for `wxsync listen` in platform mode: it opens
-// each ticket push and stores the ticket with host.StoreTicket.
-func (e *manyEnv) ticketListener() *httptest.Server {
-	v, err := push.NewVerifier(push.Config{Token: testPlatform.Token, AppID: testPlatform.ComponentAppID, AESKey: testPlatform.EncodingAESKey})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sealer, err := host.ParseSealerKey(credentialsKey)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		ev, err := v.OpenComponent(r.URL.Query(), body)
-		if err == nil && ev.InfoType == push.InfoVerifyTicket {
-			err = host.StoreTicket(r.Context(), e.sink, sealer, ev.AppID, ev.Ticket, time.Unix(ev.CreateTime, 0))
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		_, _ = io.WriteString(w, "success")
-	}))
-	e.t.Cleanup(srv.Close)
-	return srv
+// platformListen starts `wxsync listen` in platform mode, as the
+// platform's authorisation-event URL, and returns that URL once it accepts.
+func (e *manyEnv) platformListen(t *testing.T) (string, *proc) {
+	t.Helper()
+	port := freePort(t)
+	cmd := e.command([]string{
+		"WECHAT_COMPONENT_APPID=" + testPlatform.ComponentAppID,
+		"WECHAT_TOKEN=" + testPlatform.Token, "WECHAT_AES_KEY=" + testPlatform.EncodingAESKey,
+		fmt.Sprintf("WXSYNC_LISTEN_ADDR=127.0.0.1:%d", port), "WXSYNC_LISTEN_PATH=/platform", "WXSYNC_METRICS_ADDR=",
+	}, "listen")
+	p := startProc(t, cmd)
+	p.waitOutput(`msg="listening for WeChat pushes"`)
+	return fmt.Sprintf("http://127.0.0.1:%d/platform", port), p
 }
 
 func TestSyncPlatformAccounts(t *testing.T) {
@@ -337,9 +331,12 @@ func TestSyncPlatformAccounts(t *testing.T) {
 	if r.code != 78 || !strings.Contains(r.output, "no component_verify_ticket stored") {
 		t.Fatalf("without a ticket: exit %d:\n%s", r.code, r.output)
 	}
-	ticket, status, err := e.multi.PushTicket(context.Background(), e.ticketListener().URL)
+	// wxsim, as WeChat, pushes the ticket to `wxsync listen` in platform
+	// mode, which answers success only once the ticket is stored.
+	url, listen := e.platformListen(t)
+	ticket, status, err := e.multi.PushTicket(context.Background(), url)
 	if err != nil || status != http.StatusOK {
-		t.Fatalf("ticket push: %d %v", status, err)
+		t.Fatalf("ticket push: %d %v; listen's output:\n%s", status, err, listen.out.String())
 	}
 	firstRefresh := e.multi.RefreshToken(appid(1))
 	for run := 1; run <= 2; run++ { // the second run needs the rotated refresh tokens the first stored
@@ -361,6 +358,16 @@ func TestSyncPlatformAccounts(t *testing.T) {
 	stored := strings.Join(e.pairs("SELECT owner, sealed FROM {db}.wxsync_credentials"), "\n")
 	if strings.Contains(stored, ticket) || strings.Contains(stored, "refreshtoken@@@") {
 		t.Error("wxsync_credentials holds a ticket or refresh token in clear")
+	}
+	sendSignal(t, listen.cmd.Process.Pid, syscall.SIGTERM)
+	out := listen.waitExit(exitOK).output
+	if !strings.Contains(out, "tickets_stored=1") || !strings.Contains(out, `msg="component_verify_ticket stored" component_appid=`+testPlatform.ComponentAppID) {
+		t.Errorf("listen does not report the stored ticket:\n%s", out)
+	}
+	for _, secret := range []string{ticket, testPlatform.Token, testPlatform.EncodingAESKey, credentialsKey} {
+		if strings.Contains(out, secret) {
+			t.Errorf("listen's output shows a secret (%.6s...):\n%s", secret, out)
+		}
 	}
 	calls := e.multi.Calls()
 	// Each platform account's run (2 accounts × 2 runs) derives one

@@ -68,6 +68,7 @@ type Config struct {
 	AESKey         string        `env:"WECHAT_AES_KEY" flag:"aes-key" secret:"true" help:"listen: the EncodingAESKey (43 characters); needed for the compatible and safe modes."`
 	AESKeyPrevious string        `env:"WECHAT_AES_KEY_PREVIOUS" flag:"aes-key-previous" secret:"true" help:"listen: the EncodingAESKey being rotated out, still accepted; empty when none."`
 	OriginalID     string        `env:"WECHAT_ORIGINAL_ID" flag:"original-id" help:"listen: the account's original id (gh_...); when set, a push to another account is refused."`
+	ComponentAppID string        `env:"WECHAT_COMPONENT_APPID" flag:"component-appid" help:"listen: platform mode: the third-party platform's component appid. listen then receives the platform's authorisation events (授权事件接收URL) instead of an account's pushes, WECHAT_TOKEN and WECHAT_AES_KEY being the platform's message Token and EncodingAESKey, and stores each component_verify_ticket sealed in wxsync_credentials (needs the credentials key); WECHAT_APPID and WECHAT_SECRET are not needed. Empty: account mode."`
 	ListenAddr     string        `env:"WXSYNC_LISTEN_ADDR, default=:8080" flag:"listen-addr" help:"listen: address the push endpoint listens on."`
 	ListenPath     string        `env:"WXSYNC_LISTEN_PATH, default=/wechat" flag:"listen-path" help:"listen: path of the push URL."`
 	MetricsAddr    string        `env:"WXSYNC_METRICS_ADDR, default=:9090" flag:"metrics-addr" help:"listen: address of /metrics (Prometheus), /healthz and /readyz; empty turns them off."`
@@ -283,6 +284,12 @@ func (c Config) ValidateListen() error {
 	}
 	if c.AESKeyPrevious != "" && c.AESKey == "" {
 		errs = append(errs, errors.New("WECHAT_AES_KEY_PREVIOUS is set without WECHAT_AES_KEY"))
+	}
+	if c.ComponentAppID != "" && c.AESKey == "" {
+		errs = append(errs, errors.New("WECHAT_COMPONENT_APPID (platform mode) needs WECHAT_AES_KEY, the platform's EncodingAESKey: its pushes are always encrypted"))
+	}
+	if c.ComponentAppID != "" && c.CredentialsKey == "" && c.CredentialsKeyFile == "" {
+		errs = append(errs, errors.New("WECHAT_COMPONENT_APPID (platform mode) needs WXSYNC_CREDENTIALS_KEY or WXSYNC_CREDENTIALS_KEY_FILE: verify tickets are stored sealed"))
 	}
 	if c.OriginalID != "" && !strings.HasPrefix(c.OriginalID, "gh_") {
 		errs = append(errs, fmt.Errorf("WECHAT_ORIGINAL_ID %q: want the account's original id, gh_...", c.OriginalID))

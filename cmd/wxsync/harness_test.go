@@ -317,17 +317,22 @@ type proc struct {
 func (e *env) start(extraEnv []string, args ...string) *proc {
 	e.t.Helper()
 	var unused bytes.Buffer
-	cmd := e.command(&unused, extraEnv, args...)
-	p := &proc{t: e.t, cmd: cmd, out: newWatchedOutput(), exited: make(chan struct{})}
+	return startProc(e.t, e.command(&unused, extraEnv, args...))
+}
+
+// startProc starts cmd (a wxsync command) as start does.
+func startProc(tb testing.TB, cmd *exec.Cmd) *proc {
+	tb.Helper()
+	p := &proc{t: tb, cmd: cmd, out: newWatchedOutput(), exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start wxsync: %v", err)
+		tb.Fatalf("start wxsync: %v", err)
 	}
 	go func() {
 		_ = cmd.Wait()
 		close(p.exited)
 	}()
-	e.t.Cleanup(func() {
+	tb.Cleanup(func() {
 		select {
 		case <-p.exited:
 		default:

@@ -25,14 +25,28 @@ import (
 
 // runListen is `wxsync listen`: the account's push receiver, until SIGTERM
 // or SIGINT, after which it stops accepting, answers what is in flight and
-// exits 0. The work is the plugin's (the push endpoint) and plugin/host's
+// exits 0. With WECHAT_COMPONENT_APPID it runs in platform mode: the
+// endpoint receives a third-party platform's authorisation events and the
+// host stores each verify ticket, sealed. The work is the plugin's (the push endpoint) and plugin/host's
 // (commits, metrics); this wires them.
 func runListen(ctx context.Context, cfg Config, _ any, args []string, _, stderr io.Writer) error {
 	if len(args) > 0 {
 		return kind.Mark(kind.Usage, fmt.Errorf("unexpected argument %q", args[0]))
 	}
-	if err := errors.Join(cfg.Validate(true), cfg.ValidateListen()); err != nil {
+	platform := cfg.ComponentAppID != ""
+	if err := errors.Join(cfg.Validate(!platform), cfg.ValidateListen()); err != nil {
 		return kind.Mark(kind.Config, err)
+	}
+	var sealer *host.Sealer
+	if platform {
+		s, err := credentialsSealer(cfg)
+		if err == nil && s == nil {
+			err = errors.New("WXSYNC_CREDENTIALS_KEY_FILE is empty: platform mode needs the credentials key")
+		}
+		if err != nil {
+			return kind.Mark(kind.Config, err)
+		}
+		sealer = s
 	}
 	log, hlog := newLoggers(cfg, stderr)
 	sk, err := openSink(ctx, cfg, log)
@@ -50,6 +64,9 @@ func runListen(ctx context.Context, cfg Config, _ any, args []string, _, stderr 
 	}
 	defer src.Close()
 	h := host.NewListenHost(sk, cfg.AppID, cfg.UsersMaxAge, log)
+	if platform {
+		h.KeepTickets(sk, sealer, cfg.ComponentAppID)
+	}
 	stopOps, err := serveOps(cfg, log, h, []host.Check{
 		{Name: "clickhouse", Run: func(ctx context.Context) error { return sk.Conn().Ping(ctx) }},
 		{Name: "plugin", Run: func(context.Context) error { return pluginReady(src, h) }},
@@ -63,7 +80,7 @@ func runListen(ctx context.Context, cfg Config, _ any, args []string, _, stderr 
 	st := h.Stats()
 	log.Info("listen stopped", "events_received", st.Received, "events_acknowledged", st.Acknowledged,
 		"events_unacknowledged", st.Unacknowledged, "events_committed", events, "profiles_committed", users,
-		"commits_failed", failed, "other_pushes", countList(st.Other), "rejected", countList(st.Rejected))
+		"tickets_stored", h.Tickets(), "commits_failed", failed, "other_pushes", countList(st.Other), "rejected", countList(st.Rejected))
 	switch {
 	case err == nil:
 		return nil
@@ -115,9 +132,9 @@ func listenConfig(cfg Config) []byte {
 			HTTPTimeout: cfg.HTTPTimeout, MaxAttempts: cfg.MaxAttempts, MaxRetryTime: cfg.MaxRetryTime,
 			RateLimit: cfg.RateLimit, LogLevel: cfg.LogLevel,
 		},
-		Token: cfg.Token, AESKey: cfg.AESKey, PreviousAESKey: cfg.AESKeyPrevious, OriginalID: cfg.OriginalID,
+		Token: cfg.Token, AESKey: cfg.AESKey, PreviousAESKey: cfg.AESKeyPrevious, OriginalID: cfg.OriginalID, ComponentAppID: cfg.ComponentAppID,
 		Addr: cfg.ListenAddr, Path: cfg.ListenPath, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey,
-		ReplayWindow: cfg.ReplayWindow, MaxBody: int64(cfg.ListenMaxBody), Profiles: cfg.ListenProfiles,
+		ReplayWindow: cfg.ReplayWindow, MaxBody: int64(cfg.ListenMaxBody), Profiles: cfg.ListenProfiles && cfg.ComponentAppID == "",
 	})
 	if err != nil {
 		panic(fmt.Sprintf("marshal listen config: %v", err)) // plain fields always marshal

@@ -50,6 +50,7 @@ var referenceExamples = map[string]string{
 	"WECHAT_AES_KEY":              "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
 	"WECHAT_AES_KEY_PREVIOUS":     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
 	"WECHAT_ORIGINAL_ID":          "gh_0123456789ab",
+	"WECHAT_COMPONENT_APPID":      "wx0123456789abcdef",
 	"WXSYNC_LISTEN_ADDR":          "127.0.0.1:8080",
 	"WXSYNC_LISTEN_PATH":          "/wechat/push",
 	"WXSYNC_METRICS_ADDR":         ":9100",

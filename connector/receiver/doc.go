@@ -13,12 +13,17 @@
 //     commits run at once, each taking everything queued (up to
 //     MaxBatch); a committer waits (at most MaxLinger) only while another
 //     commit is in flight, so that an idle receiver commits at once;
-//   - counters and the acknowledgement latency histogram ([Stats]).
+//   - counters and the acknowledgement latency histogram ([Stats]);
+//   - a third-party platform's authorisation-event endpoint ([Component]):
+//     a component_verify_ticket push is answered "success" only once a
+//     TicketStore has stored the ticket (503 otherwise); the authorisation
+//     events (authorized, updateauthorized, unauthorized) are answered at
+//     once and counted, never stored.
 //
 // What it must not touch: where events go (the Committer decides: the
 // plugin's host, a test's fake, nothing at all for the benchmark's
 // floor), the WeChat API, ClickHouse, the listener socket and TLS (a caller
 // mounts the handler on its own http.Server). It reads no environment and
-// keeps no global state. It never logs a secret, a body or a user's
-// message; an openid only at debug level.
+// keeps no global state. It never logs a secret (a verify ticket
+// included), a body or a user's message; an openid only at debug level.
 package receiver

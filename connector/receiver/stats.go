@@ -70,6 +70,11 @@ func (s *stats) other(m push.Message) {
 	if m.MsgType == "event" {
 		k = "event:" + m.Event
 	}
+	s.otherKind(k)
+}
+
+// otherKind counts one accepted push of kind k that is stored nowhere.
+func (s *stats) otherKind(k string) {
 	s.mu.Lock()
 	if _, ok := s.others[k]; !ok && len(s.others) >= maxOtherKinds {
 		k = "other"
@@ -99,8 +104,9 @@ func (s *stats) ack(d time.Duration, ok bool) {
 }
 
 // Stats returns the counters so far.
-func (r *Receiver) Stats() Stats {
-	s := &r.stats
+func (r *Receiver) Stats() Stats { return statsOf(&r.stats) }
+
+func statsOf(s *stats) Stats {
 	out := Stats{
 		Received: s.received.Load(), Committed: s.committed.Load(), CommitFailed: s.commitFailedN.Load(),
 		Acknowledged: s.acked.Load(), Unacknowledged: s.unacked.Load(), Verified: s.verified.Load(),

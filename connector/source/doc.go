@@ -8,7 +8,10 @@
 // Listen (listen.go) is the push receiver of wxsync listen: it serves the
 // account's push URL through connector/receiver, commits follow events
 // through the host (plugin.ListenHost) and acknowledges them after, and
-// fetches new followers' profiles in batches (listen_profiles.go).
+// fetches new followers' profiles in batches (listen_profiles.go). In
+// platform mode (ListenConfig.ComponentAppID) it serves a third-party
+// platform's authorisation-event URL instead (receiver.Component) and hands
+// each component_verify_ticket to the host (plugin.TicketKeeper) to store.
 //
 // A stream's cursor is opaque to everyone else: only this package encodes
 // and decodes it. It must not talk to ClickHouse or know where batches go.

@@ -31,6 +31,10 @@ type ListenConfig struct {
 	AESKey         string `json:"aes_key"`
 	PreviousAESKey string `json:"previous_aes_key"`
 	OriginalID     string `json:"original_id"`
+	// ComponentAppID, when set, is platform mode: the endpoint receives
+	// this third-party platform's authorisation events (Token and AESKey
+	// are then the platform's) instead of an account's pushes.
+	ComponentAppID string `json:"component_appid"`
 	// Addr is the listen address (host:port; port 0 picks one).
 	Addr string `json:"addr"`
 	// Path is the push URL's path, e.g. /wechat.
@@ -81,31 +85,23 @@ func ParseListenConfig(b []byte) (ListenConfig, error) {
 // Listen receives the account's pushes until req.Stop closes (graceful) or
 // ctx ends. Follow events are committed through req.Host in groups and
 // acknowledged after their commit (connector/receiver); with Profiles, the
-// profiles of new followers are fetched in batches and committed too.
+// profiles of new followers are fetched in batches and committed too. In
+// platform mode (ComponentAppID set) it receives the platform's
+// authorisation events instead, and stores each verify ticket through
+// req.Host (a plugin.TicketKeeper) before answering it.
 func (s *Source) Listen(ctx context.Context, req plugin.ListenRequest, out plugin.ListenEmitter) error {
 	cfg, err := ParseListenConfig(req.Config)
 	if err != nil {
 		return plugin.ConfigError(err)
 	}
 	s.setLevel(cfg.LogLevel)
-	v, err := push.NewVerifier(push.Config{Token: cfg.Token, AppID: cfg.AppID, AESKey: cfg.AESKey, PreviousAESKey: cfg.PreviousAESKey,
-		OriginalID: cfg.OriginalID, Window: cfg.ReplayWindow, MaxBody: cfg.MaxBody})
-	if err != nil {
-		return plugin.ConfigError(err)
-	}
+	var ep endpoint
 	var prof *newProfiles
-	if cfg.Profiles {
-		api, err := wechat.New(cfg.clientConfig(s.log, nil))
-		if err != nil {
-			return plugin.ConfigError(err)
-		}
-		prof = newNewProfiles(api, req.Host, cfg.ProfileFlush, s.log)
+	if cfg.ComponentAppID != "" {
+		ep, err = s.platformEndpoint(cfg, req.Host)
+	} else {
+		ep, prof, err = s.accountEndpoint(cfg, req.Host)
 	}
-	rc := receiver.Config{Verifier: v, AckTimeout: cfg.AckTimeout, Log: s.log}
-	if prof != nil {
-		rc.Committed = prof.add
-	}
-	rcv, err := receiver.New(rc, eventCommitter{host: req.Host})
 	if err != nil {
 		return plugin.ConfigError(err)
 	}
@@ -113,8 +109,67 @@ func (s *Source) Listen(ctx context.Context, req plugin.ListenRequest, out plugi
 	if err != nil {
 		return plugin.ConfigError(err)
 	}
-	l := &listening{src: s, cfg: cfg, rcv: rcv, prof: prof, out: out}
+	l := &listening{src: s, cfg: cfg, ep: ep, prof: prof, out: out}
 	return l.serve(ctx, ln, req.Stop)
+}
+
+// endpoint is what a Listen serves: the account's push receiver, or the
+// platform's authorisation-event endpoint.
+type endpoint struct {
+	handler http.Handler
+	run     func(context.Context) // runs until closed; nil: nothing to run
+	close   func()
+	stats   func() receiver.Stats
+}
+
+// accountEndpoint is the account's push receiver: follow events committed
+// through host, and new followers' profiles with Profiles.
+func (s *Source) accountEndpoint(cfg ListenConfig, host plugin.ListenHost) (endpoint, *newProfiles, error) {
+	v, err := push.NewVerifier(push.Config{Token: cfg.Token, AppID: cfg.AppID, AESKey: cfg.AESKey, PreviousAESKey: cfg.PreviousAESKey,
+		OriginalID: cfg.OriginalID, Window: cfg.ReplayWindow, MaxBody: cfg.MaxBody})
+	if err != nil {
+		return endpoint{}, nil, err
+	}
+	var prof *newProfiles
+	if cfg.Profiles {
+		api, err := wechat.New(cfg.clientConfig(s.log, nil))
+		if err != nil {
+			return endpoint{}, nil, err
+		}
+		prof = newNewProfiles(api, host, cfg.ProfileFlush, s.log)
+	}
+	rc := receiver.Config{Verifier: v, AckTimeout: cfg.AckTimeout, Log: s.log}
+	if prof != nil {
+		rc.Committed = prof.add
+	}
+	rcv, err := receiver.New(rc, eventCommitter{host: host})
+	if err != nil {
+		return endpoint{}, nil, err
+	}
+	return endpoint{handler: rcv, run: rcv.Run, close: rcv.Close, stats: rcv.Stats}, prof, nil
+}
+
+// platformEndpoint is the third-party platform's authorisation-event
+// endpoint: its pushes are always encrypted with the platform's key, the
+// component appid as their appid; verify tickets are stored through host.
+func (s *Source) platformEndpoint(cfg ListenConfig, host plugin.ListenHost) (endpoint, error) {
+	if cfg.AESKey == "" {
+		return endpoint{}, errors.New("platform mode: the platform's EncodingAESKey is required (its pushes are always encrypted)")
+	}
+	keeper, ok := host.(plugin.TicketKeeper)
+	if !ok {
+		return endpoint{}, errors.New("platform mode: the host keeps no verify tickets")
+	}
+	v, err := push.NewVerifier(push.Config{Token: cfg.Token, AppID: cfg.ComponentAppID, AESKey: cfg.AESKey, PreviousAESKey: cfg.PreviousAESKey,
+		Window: cfg.ReplayWindow, MaxBody: cfg.MaxBody})
+	if err != nil {
+		return endpoint{}, err
+	}
+	c, err := receiver.NewComponent(receiver.ComponentConfig{Verifier: v, MaxBody: cfg.MaxBody, AckTimeout: cfg.AckTimeout, Log: s.log}, keeper)
+	if err != nil {
+		return endpoint{}, err
+	}
+	return endpoint{handler: c, close: c.Close, stats: c.Stats}, nil
 }
 
 // listen opens the push endpoint's socket, with TLS when configured.
@@ -138,7 +193,7 @@ func listen(cfg ListenConfig) (net.Listener, error) {
 type listening struct {
 	src  *Source
 	cfg  ListenConfig
-	rcv  *receiver.Receiver
+	ep   endpoint
 	prof *newProfiles
 	out  plugin.ListenEmitter
 }
@@ -147,11 +202,13 @@ type listening struct {
 // stats until stop closes or ctx ends, then winds them down in order.
 func (l *listening) serve(ctx context.Context, ln net.Listener, stop <-chan struct{}) error {
 	mux := http.NewServeMux()
-	mux.Handle(l.cfg.Path, l.rcv)
+	mux.Handle(l.cfg.Path, l.ep.handler)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	var wg sync.WaitGroup
-	wg.Go(func() { l.rcv.Run(ctx) })
+	if l.ep.run != nil {
+		wg.Go(func() { l.ep.run(ctx) })
+	}
 	profDone := make(chan struct{})
 	go func() {
 		defer close(profDone)
@@ -165,7 +222,7 @@ func (l *listening) serve(ctx context.Context, ln net.Listener, stop <-chan stru
 		srv.Close()
 		return err
 	}
-	l.src.log.Info("receiving pushes", "addr", ln.Addr().String(), "path", l.cfg.Path, "tls", l.cfg.TLSCert != "")
+	l.src.log.Info("receiving pushes", "addr", ln.Addr().String(), "path", l.cfg.Path, "tls", l.cfg.TLSCert != "", "platform", l.cfg.ComponentAppID)
 	tick := time.NewTicker(l.cfg.StatsInterval)
 	defer tick.Stop()
 	var serveErr error
@@ -188,7 +245,7 @@ loop:
 	_ = srv.Shutdown(shutCtx)
 	cancel()
 	srv.Close()
-	l.rcv.Close()
+	l.ep.close()
 	wg.Wait()
 	if l.prof != nil {
 		l.prof.close()
@@ -210,7 +267,7 @@ func (l *listening) cfgAckTimeout() time.Duration {
 
 // stats gathers the counters for the host.
 func (l *listening) stats() plugin.ListenStats {
-	r := l.rcv.Stats()
+	r := l.ep.stats()
 	st := plugin.ListenStats{
 		Received: r.Received, Acknowledged: r.Acknowledged, Unacknowledged: r.Unacknowledged, Verified: r.Verified,
 		Rejected: r.Rejected, Other: r.Other,

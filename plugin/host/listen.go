@@ -35,6 +35,12 @@ type ListenHost struct {
 	log    *slog.Logger
 
 	events, users, failed atomic.Int64 // rows committed; commits failed
+	tickets               atomic.Int64 // verify tickets stored
+
+	// Platform mode (KeepTickets): where verify tickets go.
+	creds     CredentialStore
+	sealer    *Sealer
+	component string
 
 	mu        sync.Mutex
 	stats     plugin.ListenStats // the plugin's latest
@@ -49,6 +55,38 @@ func NewListenHost(store Store, appid string, maxAge time.Duration, log *slog.Lo
 	}
 	return &ListenHost{store: store, appid: appid, maxAge: maxAge, log: log}
 }
+
+// KeepTickets puts h in platform mode: the component_verify_tickets the
+// plugin receives for the platform componentAppID are sealed with sealer
+// and stored in creds (StoreTicket). Call it before Run.
+func (h *ListenHost) KeepTickets(creds CredentialStore, sealer *Sealer, componentAppID string) {
+	h.creds, h.sealer, h.component = creds, sealer, componentAppID
+}
+
+// StoreTicket seals and stores a component_verify_ticket the plugin
+// received (plugin.TicketKeeper); nil means stored, and the plugin may
+// answer WeChat "success". A ticket for another platform than the one
+// configured, or in a Listen not in platform mode, is refused. The ticket
+// never reaches a log or an error.
+func (h *ListenHost) StoreTicket(ctx context.Context, componentAppID, ticket string, created time.Time) error {
+	switch {
+	case h.creds == nil || h.sealer == nil:
+		return errors.New("this listen is not in platform mode: it keeps no verify tickets")
+	case componentAppID != h.component:
+		return fmt.Errorf("a verify ticket for platform %q, but this listen receives those of %q", componentAppID, h.component)
+	}
+	if err := StoreTicket(ctx, h.creds, h.sealer, componentAppID, ticket, created); err != nil {
+		h.failed.Add(1)
+		h.log.Warn("storing the verify ticket failed; the plugin answers WeChat 503", "component_appid", componentAppID, "error", err.Error())
+		return err
+	}
+	h.tickets.Add(1)
+	h.log.Info("component_verify_ticket stored", "component_appid", componentAppID, "created", created.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// Tickets returns the verify tickets stored so far.
+func (h *ListenHost) Tickets() int64 { return h.tickets.Load() }
 
 // NeedProfiles returns, of openids, those with no profile fetched within
 // the maximum age, in order.

@@ -76,7 +76,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{25, 0}
+	return file_source_proto_rawDescGZIP(), []int{27, 0}
 }
 
 type CommitReply struct {
@@ -628,6 +628,105 @@ func (*KeepRefreshTokenResponse) Descriptor() ([]byte, []int) {
 	return file_source_proto_rawDescGZIP(), []int{7}
 }
 
+type StoreTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// component_appid is the third-party platform the ticket is for.
+	ComponentAppid string `protobuf:"bytes,1,opt,name=component_appid,json=componentAppid,proto3" json:"component_appid,omitempty"`
+	// ticket is the ComponentVerifyTicket: a secret.
+	Ticket string `protobuf:"bytes,2,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	// create_time is the push's CreateTime, in Unix seconds.
+	CreateTime    int64 `protobuf:"varint,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreTicketRequest) Reset() {
+	*x = StoreTicketRequest{}
+	mi := &file_source_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreTicketRequest) ProtoMessage() {}
+
+func (x *StoreTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreTicketRequest.ProtoReflect.Descriptor instead.
+func (*StoreTicketRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StoreTicketRequest) GetComponentAppid() string {
+	if x != nil {
+		return x.ComponentAppid
+	}
+	return ""
+}
+
+func (x *StoreTicketRequest) GetTicket() string {
+	if x != nil {
+		return x.Ticket
+	}
+	return ""
+}
+
+func (x *StoreTicketRequest) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+type StoreTicketResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreTicketResponse) Reset() {
+	*x = StoreTicketResponse{}
+	mi := &file_source_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreTicketResponse) ProtoMessage() {}
+
+func (x *StoreTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreTicketResponse.ProtoReflect.Descriptor instead.
+func (*StoreTicketResponse) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{9}
+}
+
 type NeedProfilesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Openids       []string               `protobuf:"bytes,1,rep,name=openids,proto3" json:"openids,omitempty"`
@@ -637,7 +736,7 @@ type NeedProfilesRequest struct {
 
 func (x *NeedProfilesRequest) Reset() {
 	*x = NeedProfilesRequest{}
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +748,7 @@ func (x *NeedProfilesRequest) String() string {
 func (*NeedProfilesRequest) ProtoMessage() {}
 
 func (x *NeedProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +761,7 @@ func (x *NeedProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeedProfilesRequest.ProtoReflect.Descriptor instead.
 func (*NeedProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{8}
+	return file_source_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NeedProfilesRequest) GetOpenids() []string {
@@ -681,7 +780,7 @@ type NeedProfilesResponse struct {
 
 func (x *NeedProfilesResponse) Reset() {
 	*x = NeedProfilesResponse{}
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +792,7 @@ func (x *NeedProfilesResponse) String() string {
 func (*NeedProfilesResponse) ProtoMessage() {}
 
 func (x *NeedProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +805,7 @@ func (x *NeedProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeedProfilesResponse.ProtoReflect.Descriptor instead.
 func (*NeedProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{9}
+	return file_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NeedProfilesResponse) GetOpenids() []string {
@@ -724,7 +823,7 @@ type SpecRequest struct {
 
 func (x *SpecRequest) Reset() {
 	*x = SpecRequest{}
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +835,7 @@ func (x *SpecRequest) String() string {
 func (*SpecRequest) ProtoMessage() {}
 
 func (x *SpecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +848,7 @@ func (x *SpecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecRequest.ProtoReflect.Descriptor instead.
 func (*SpecRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{10}
+	return file_source_proto_rawDescGZIP(), []int{12}
 }
 
 type SpecResponse struct {
@@ -763,7 +862,7 @@ type SpecResponse struct {
 
 func (x *SpecResponse) Reset() {
 	*x = SpecResponse{}
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +874,7 @@ func (x *SpecResponse) String() string {
 func (*SpecResponse) ProtoMessage() {}
 
 func (x *SpecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +887,7 @@ func (x *SpecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecResponse.ProtoReflect.Descriptor instead.
 func (*SpecResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{11}
+	return file_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SpecResponse) GetName() string {
@@ -822,7 +921,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +933,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +946,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{12}
+	return file_source_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Config) GetJson() []byte {
@@ -869,7 +968,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +980,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +993,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{13}
+	return file_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CheckRequest) GetConfig() *Config {
@@ -920,7 +1019,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1031,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1044,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{14}
+	return file_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckResponse) GetResults() []*CheckResult {
@@ -969,7 +1068,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1080,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1093,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15}
+	return file_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CheckResult) GetName() string {
@@ -1033,7 +1132,7 @@ type DiscoverRequest struct {
 
 func (x *DiscoverRequest) Reset() {
 	*x = DiscoverRequest{}
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1144,7 @@ func (x *DiscoverRequest) String() string {
 func (*DiscoverRequest) ProtoMessage() {}
 
 func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1157,7 @@ func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{16}
+	return file_source_proto_rawDescGZIP(), []int{18}
 }
 
 type DiscoverResponse struct {
@@ -1070,7 +1169,7 @@ type DiscoverResponse struct {
 
 func (x *DiscoverResponse) Reset() {
 	*x = DiscoverResponse{}
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1181,7 @@ func (x *DiscoverResponse) String() string {
 func (*DiscoverResponse) ProtoMessage() {}
 
 func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1194,7 @@ func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17}
+	return file_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DiscoverResponse) GetStreams() []*StreamSchema {
@@ -1117,7 +1216,7 @@ type StreamSchema struct {
 
 func (x *StreamSchema) Reset() {
 	*x = StreamSchema{}
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1228,7 @@ func (x *StreamSchema) String() string {
 func (*StreamSchema) ProtoMessage() {}
 
 func (x *StreamSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1241,7 @@ func (x *StreamSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSchema.ProtoReflect.Descriptor instead.
 func (*StreamSchema) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{18}
+	return file_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamSchema) GetName() string {
@@ -1172,7 +1271,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1283,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1296,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{19}
+	return file_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StreamState) GetStream() string {
@@ -1228,7 +1327,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1339,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1352,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{20}
+	return file_source_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReadRequest) GetConfig() *Config {
@@ -1292,7 +1391,7 @@ type ReadMessage struct {
 
 func (x *ReadMessage) Reset() {
 	*x = ReadMessage{}
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1403,7 @@ func (x *ReadMessage) String() string {
 func (*ReadMessage) ProtoMessage() {}
 
 func (x *ReadMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1416,7 @@ func (x *ReadMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadMessage.ProtoReflect.Descriptor instead.
 func (*ReadMessage) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{21}
+	return file_source_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReadMessage) GetMsg() isReadMessage_Msg {
@@ -1403,7 +1502,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +1514,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +1527,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{22}
+	return file_source_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RecordBatch) GetStream() string {
@@ -1459,7 +1558,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_source_proto_msgTypes[23]
+	mi := &file_source_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1570,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[23]
+	mi := &file_source_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1583,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{23}
+	return file_source_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Checkpoint) GetStream() string {
@@ -1530,7 +1629,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_source_proto_msgTypes[24]
+	mi := &file_source_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1641,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[24]
+	mi := &file_source_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1654,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{24}
+	return file_source_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Progress) GetStream() string {
@@ -1605,7 +1704,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_source_proto_msgTypes[25]
+	mi := &file_source_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1716,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[25]
+	mi := &file_source_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1729,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{25}
+	return file_source_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1704,7 +1803,13 @@ const file_source_proto_rawDesc = "" +
 	"\x17KeepRefreshTokenRequest\x12\x14\n" +
 	"\x05appid\x18\x01 \x01(\tR\x05appid\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\"\x1a\n" +
-	"\x18KeepRefreshTokenResponse\"/\n" +
+	"\x18KeepRefreshTokenResponse\"v\n" +
+	"\x12StoreTicketRequest\x12'\n" +
+	"\x0fcomponent_appid\x18\x01 \x01(\tR\x0ecomponentAppid\x12\x16\n" +
+	"\x06ticket\x18\x02 \x01(\tR\x06ticket\x12\x1f\n" +
+	"\vcreate_time\x18\x03 \x01(\x03R\n" +
+	"createTime\"\x15\n" +
+	"\x13StoreTicketResponse\"/\n" +
 	"\x13NeedProfilesRequest\x12\x18\n" +
 	"\aopenids\x18\x01 \x03(\tR\aopenids\"0\n" +
 	"\x14NeedProfilesResponse\x12\x18\n" +
@@ -1782,12 +1887,13 @@ const file_source_proto_rawDesc = "" +
 	"\x05Check\x12\x1e.wxsync.source.v1.CheckRequest\x1a\x1f.wxsync.source.v1.CheckResponse\x12Q\n" +
 	"\bDiscover\x12!.wxsync.source.v1.DiscoverRequest\x1a\".wxsync.source.v1.DiscoverResponse\x12F\n" +
 	"\x04Read\x12\x1d.wxsync.source.v1.ReadRequest\x1a\x1d.wxsync.source.v1.ReadMessage0\x01\x12N\n" +
-	"\x06Listen\x12\x1f.wxsync.source.v1.ListenControl\x1a\x1f.wxsync.source.v1.ListenMessage(\x010\x012\xeb\x02\n" +
+	"\x06Listen\x12\x1f.wxsync.source.v1.ListenControl\x1a\x1f.wxsync.source.v1.ListenMessage(\x010\x012\xc7\x03\n" +
 	"\x04Host\x12]\n" +
 	"\fNeedProfiles\x12%.wxsync.source.v1.NeedProfilesRequest\x1a&.wxsync.source.v1.NeedProfilesResponse\x12L\n" +
 	"\fCommitEvents\x12\x1d.wxsync.source.v1.RecordBatch\x1a\x1d.wxsync.source.v1.CommitReply\x12K\n" +
 	"\vCommitUsers\x12\x1d.wxsync.source.v1.RecordBatch\x1a\x1d.wxsync.source.v1.CommitReply\x12i\n" +
-	"\x10KeepRefreshToken\x12).wxsync.source.v1.KeepRefreshTokenRequest\x1a*.wxsync.source.v1.KeepRefreshTokenResponseB$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
+	"\x10KeepRefreshToken\x12).wxsync.source.v1.KeepRefreshTokenRequest\x1a*.wxsync.source.v1.KeepRefreshTokenResponse\x12Z\n" +
+	"\vStoreTicket\x12$.wxsync.source.v1.StoreTicketRequest\x1a%.wxsync.source.v1.StoreTicketResponseB$Z\"github.com/wxsync/wxsync/plugin/pbb\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -1802,7 +1908,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_source_proto_goTypes = []any{
 	(Error_Kind)(0),                  // 0: wxsync.source.v1.Error.Kind
 	(*CommitReply)(nil),              // 1: wxsync.source.v1.CommitReply
@@ -1813,71 +1919,75 @@ var file_source_proto_goTypes = []any{
 	(*ListenStats)(nil),              // 6: wxsync.source.v1.ListenStats
 	(*KeepRefreshTokenRequest)(nil),  // 7: wxsync.source.v1.KeepRefreshTokenRequest
 	(*KeepRefreshTokenResponse)(nil), // 8: wxsync.source.v1.KeepRefreshTokenResponse
-	(*NeedProfilesRequest)(nil),      // 9: wxsync.source.v1.NeedProfilesRequest
-	(*NeedProfilesResponse)(nil),     // 10: wxsync.source.v1.NeedProfilesResponse
-	(*SpecRequest)(nil),              // 11: wxsync.source.v1.SpecRequest
-	(*SpecResponse)(nil),             // 12: wxsync.source.v1.SpecResponse
-	(*Config)(nil),                   // 13: wxsync.source.v1.Config
-	(*CheckRequest)(nil),             // 14: wxsync.source.v1.CheckRequest
-	(*CheckResponse)(nil),            // 15: wxsync.source.v1.CheckResponse
-	(*CheckResult)(nil),              // 16: wxsync.source.v1.CheckResult
-	(*DiscoverRequest)(nil),          // 17: wxsync.source.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),         // 18: wxsync.source.v1.DiscoverResponse
-	(*StreamSchema)(nil),             // 19: wxsync.source.v1.StreamSchema
-	(*StreamState)(nil),              // 20: wxsync.source.v1.StreamState
-	(*ReadRequest)(nil),              // 21: wxsync.source.v1.ReadRequest
-	(*ReadMessage)(nil),              // 22: wxsync.source.v1.ReadMessage
-	(*RecordBatch)(nil),              // 23: wxsync.source.v1.RecordBatch
-	(*Checkpoint)(nil),               // 24: wxsync.source.v1.Checkpoint
-	(*Progress)(nil),                 // 25: wxsync.source.v1.Progress
-	(*Error)(nil),                    // 26: wxsync.source.v1.Error
-	nil,                              // 27: wxsync.source.v1.ListenStats.RejectedEntry
-	nil,                              // 28: wxsync.source.v1.ListenStats.OtherEntry
-	nil,                              // 29: wxsync.source.v1.ListenStats.CallsEntry
-	nil,                              // 30: wxsync.source.v1.Progress.CallsEntry
-	nil,                              // 31: wxsync.source.v1.Progress.QuotaRemainEntry
+	(*StoreTicketRequest)(nil),       // 9: wxsync.source.v1.StoreTicketRequest
+	(*StoreTicketResponse)(nil),      // 10: wxsync.source.v1.StoreTicketResponse
+	(*NeedProfilesRequest)(nil),      // 11: wxsync.source.v1.NeedProfilesRequest
+	(*NeedProfilesResponse)(nil),     // 12: wxsync.source.v1.NeedProfilesResponse
+	(*SpecRequest)(nil),              // 13: wxsync.source.v1.SpecRequest
+	(*SpecResponse)(nil),             // 14: wxsync.source.v1.SpecResponse
+	(*Config)(nil),                   // 15: wxsync.source.v1.Config
+	(*CheckRequest)(nil),             // 16: wxsync.source.v1.CheckRequest
+	(*CheckResponse)(nil),            // 17: wxsync.source.v1.CheckResponse
+	(*CheckResult)(nil),              // 18: wxsync.source.v1.CheckResult
+	(*DiscoverRequest)(nil),          // 19: wxsync.source.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),         // 20: wxsync.source.v1.DiscoverResponse
+	(*StreamSchema)(nil),             // 21: wxsync.source.v1.StreamSchema
+	(*StreamState)(nil),              // 22: wxsync.source.v1.StreamState
+	(*ReadRequest)(nil),              // 23: wxsync.source.v1.ReadRequest
+	(*ReadMessage)(nil),              // 24: wxsync.source.v1.ReadMessage
+	(*RecordBatch)(nil),              // 25: wxsync.source.v1.RecordBatch
+	(*Checkpoint)(nil),               // 26: wxsync.source.v1.Checkpoint
+	(*Progress)(nil),                 // 27: wxsync.source.v1.Progress
+	(*Error)(nil),                    // 28: wxsync.source.v1.Error
+	nil,                              // 29: wxsync.source.v1.ListenStats.RejectedEntry
+	nil,                              // 30: wxsync.source.v1.ListenStats.OtherEntry
+	nil,                              // 31: wxsync.source.v1.ListenStats.CallsEntry
+	nil,                              // 32: wxsync.source.v1.Progress.CallsEntry
+	nil,                              // 33: wxsync.source.v1.Progress.QuotaRemainEntry
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: wxsync.source.v1.ListenControl.start:type_name -> wxsync.source.v1.ListenRequest
-	13, // 1: wxsync.source.v1.ListenRequest.config:type_name -> wxsync.source.v1.Config
+	15, // 1: wxsync.source.v1.ListenRequest.config:type_name -> wxsync.source.v1.Config
 	5,  // 2: wxsync.source.v1.ListenMessage.listening:type_name -> wxsync.source.v1.Listening
 	6,  // 3: wxsync.source.v1.ListenMessage.stats:type_name -> wxsync.source.v1.ListenStats
-	26, // 4: wxsync.source.v1.ListenMessage.error:type_name -> wxsync.source.v1.Error
-	27, // 5: wxsync.source.v1.ListenStats.rejected:type_name -> wxsync.source.v1.ListenStats.RejectedEntry
-	28, // 6: wxsync.source.v1.ListenStats.other:type_name -> wxsync.source.v1.ListenStats.OtherEntry
-	29, // 7: wxsync.source.v1.ListenStats.calls:type_name -> wxsync.source.v1.ListenStats.CallsEntry
-	13, // 8: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
-	16, // 9: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
-	19, // 10: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
-	13, // 11: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
-	20, // 12: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
-	23, // 13: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
-	24, // 14: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
-	25, // 15: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
-	26, // 16: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
-	30, // 17: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
-	31, // 18: wxsync.source.v1.Progress.quota_remain:type_name -> wxsync.source.v1.Progress.QuotaRemainEntry
+	28, // 4: wxsync.source.v1.ListenMessage.error:type_name -> wxsync.source.v1.Error
+	29, // 5: wxsync.source.v1.ListenStats.rejected:type_name -> wxsync.source.v1.ListenStats.RejectedEntry
+	30, // 6: wxsync.source.v1.ListenStats.other:type_name -> wxsync.source.v1.ListenStats.OtherEntry
+	31, // 7: wxsync.source.v1.ListenStats.calls:type_name -> wxsync.source.v1.ListenStats.CallsEntry
+	15, // 8: wxsync.source.v1.CheckRequest.config:type_name -> wxsync.source.v1.Config
+	18, // 9: wxsync.source.v1.CheckResponse.results:type_name -> wxsync.source.v1.CheckResult
+	21, // 10: wxsync.source.v1.DiscoverResponse.streams:type_name -> wxsync.source.v1.StreamSchema
+	15, // 11: wxsync.source.v1.ReadRequest.config:type_name -> wxsync.source.v1.Config
+	22, // 12: wxsync.source.v1.ReadRequest.streams:type_name -> wxsync.source.v1.StreamState
+	25, // 13: wxsync.source.v1.ReadMessage.record:type_name -> wxsync.source.v1.RecordBatch
+	26, // 14: wxsync.source.v1.ReadMessage.checkpoint:type_name -> wxsync.source.v1.Checkpoint
+	27, // 15: wxsync.source.v1.ReadMessage.progress:type_name -> wxsync.source.v1.Progress
+	28, // 16: wxsync.source.v1.ReadMessage.error:type_name -> wxsync.source.v1.Error
+	32, // 17: wxsync.source.v1.Progress.calls:type_name -> wxsync.source.v1.Progress.CallsEntry
+	33, // 18: wxsync.source.v1.Progress.quota_remain:type_name -> wxsync.source.v1.Progress.QuotaRemainEntry
 	0,  // 19: wxsync.source.v1.Error.kind:type_name -> wxsync.source.v1.Error.Kind
-	11, // 20: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
-	14, // 21: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
-	17, // 22: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
-	21, // 23: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
+	13, // 20: wxsync.source.v1.Source.Spec:input_type -> wxsync.source.v1.SpecRequest
+	16, // 21: wxsync.source.v1.Source.Check:input_type -> wxsync.source.v1.CheckRequest
+	19, // 22: wxsync.source.v1.Source.Discover:input_type -> wxsync.source.v1.DiscoverRequest
+	23, // 23: wxsync.source.v1.Source.Read:input_type -> wxsync.source.v1.ReadRequest
 	2,  // 24: wxsync.source.v1.Source.Listen:input_type -> wxsync.source.v1.ListenControl
-	9,  // 25: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
-	23, // 26: wxsync.source.v1.Host.CommitEvents:input_type -> wxsync.source.v1.RecordBatch
-	23, // 27: wxsync.source.v1.Host.CommitUsers:input_type -> wxsync.source.v1.RecordBatch
+	11, // 25: wxsync.source.v1.Host.NeedProfiles:input_type -> wxsync.source.v1.NeedProfilesRequest
+	25, // 26: wxsync.source.v1.Host.CommitEvents:input_type -> wxsync.source.v1.RecordBatch
+	25, // 27: wxsync.source.v1.Host.CommitUsers:input_type -> wxsync.source.v1.RecordBatch
 	7,  // 28: wxsync.source.v1.Host.KeepRefreshToken:input_type -> wxsync.source.v1.KeepRefreshTokenRequest
-	12, // 29: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
-	15, // 30: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
-	18, // 31: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
-	22, // 32: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
-	4,  // 33: wxsync.source.v1.Source.Listen:output_type -> wxsync.source.v1.ListenMessage
-	10, // 34: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
-	1,  // 35: wxsync.source.v1.Host.CommitEvents:output_type -> wxsync.source.v1.CommitReply
-	1,  // 36: wxsync.source.v1.Host.CommitUsers:output_type -> wxsync.source.v1.CommitReply
-	8,  // 37: wxsync.source.v1.Host.KeepRefreshToken:output_type -> wxsync.source.v1.KeepRefreshTokenResponse
-	29, // [29:38] is the sub-list for method output_type
-	20, // [20:29] is the sub-list for method input_type
+	9,  // 29: wxsync.source.v1.Host.StoreTicket:input_type -> wxsync.source.v1.StoreTicketRequest
+	14, // 30: wxsync.source.v1.Source.Spec:output_type -> wxsync.source.v1.SpecResponse
+	17, // 31: wxsync.source.v1.Source.Check:output_type -> wxsync.source.v1.CheckResponse
+	20, // 32: wxsync.source.v1.Source.Discover:output_type -> wxsync.source.v1.DiscoverResponse
+	24, // 33: wxsync.source.v1.Source.Read:output_type -> wxsync.source.v1.ReadMessage
+	4,  // 34: wxsync.source.v1.Source.Listen:output_type -> wxsync.source.v1.ListenMessage
+	12, // 35: wxsync.source.v1.Host.NeedProfiles:output_type -> wxsync.source.v1.NeedProfilesResponse
+	1,  // 36: wxsync.source.v1.Host.CommitEvents:output_type -> wxsync.source.v1.CommitReply
+	1,  // 37: wxsync.source.v1.Host.CommitUsers:output_type -> wxsync.source.v1.CommitReply
+	8,  // 38: wxsync.source.v1.Host.KeepRefreshToken:output_type -> wxsync.source.v1.KeepRefreshTokenResponse
+	10, // 39: wxsync.source.v1.Host.StoreTicket:output_type -> wxsync.source.v1.StoreTicketResponse
+	30, // [30:40] is the sub-list for method output_type
+	20, // [20:30] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -1896,7 +2006,7 @@ func file_source_proto_init() {
 		(*ListenMessage_Stats)(nil),
 		(*ListenMessage_Error)(nil),
 	}
-	file_source_proto_msgTypes[21].OneofWrappers = []any{
+	file_source_proto_msgTypes[23].OneofWrappers = []any{
 		(*ReadMessage_Record)(nil),
 		(*ReadMessage_Checkpoint)(nil),
 		(*ReadMessage_Progress)(nil),
@@ -1908,7 +2018,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -306,6 +306,7 @@ const (
 	Host_CommitEvents_FullMethodName     = "/wxsync.source.v1.Host/CommitEvents"
 	Host_CommitUsers_FullMethodName      = "/wxsync.source.v1.Host/CommitUsers"
 	Host_KeepRefreshToken_FullMethodName = "/wxsync.source.v1.Host/KeepRefreshToken"
+	Host_StoreTicket_FullMethodName      = "/wxsync.source.v1.Host/StoreTicket"
 )
 
 // HostClient is the client API for Host service.
@@ -332,6 +333,11 @@ type HostClient interface {
 	// the third-party platform carried, before the source uses the access
 	// token that came with it; it answers once the token is stored.
 	KeepRefreshToken(ctx context.Context, in *KeepRefreshTokenRequest, opts ...grpc.CallOption) (*KeepRefreshTokenResponse, error)
+	// StoreTicket stores a component_verify_ticket a Listen in platform mode
+	// received (the host seals it); it answers once the ticket is stored, and
+	// only then does the plugin answer WeChat "success". Any error means: not
+	// stored (WeChat pushes the next ticket within 10 minutes).
+	StoreTicket(ctx context.Context, in *StoreTicketRequest, opts ...grpc.CallOption) (*StoreTicketResponse, error)
 }
 
 type hostClient struct {
@@ -382,6 +388,16 @@ func (c *hostClient) KeepRefreshToken(ctx context.Context, in *KeepRefreshTokenR
 	return out, nil
 }
 
+func (c *hostClient) StoreTicket(ctx context.Context, in *StoreTicketRequest, opts ...grpc.CallOption) (*StoreTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StoreTicketResponse)
+	err := c.cc.Invoke(ctx, Host_StoreTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -406,6 +422,11 @@ type HostServer interface {
 	// the third-party platform carried, before the source uses the access
 	// token that came with it; it answers once the token is stored.
 	KeepRefreshToken(context.Context, *KeepRefreshTokenRequest) (*KeepRefreshTokenResponse, error)
+	// StoreTicket stores a component_verify_ticket a Listen in platform mode
+	// received (the host seals it); it answers once the ticket is stored, and
+	// only then does the plugin answer WeChat "success". Any error means: not
+	// stored (WeChat pushes the next ticket within 10 minutes).
+	StoreTicket(context.Context, *StoreTicketRequest) (*StoreTicketResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -427,6 +448,9 @@ func (UnimplementedHostServer) CommitUsers(context.Context, *RecordBatch) (*Comm
 }
 func (UnimplementedHostServer) KeepRefreshToken(context.Context, *KeepRefreshTokenRequest) (*KeepRefreshTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method KeepRefreshToken not implemented")
+}
+func (UnimplementedHostServer) StoreTicket(context.Context, *StoreTicketRequest) (*StoreTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StoreTicket not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -521,6 +545,24 @@ func _Host_KeepRefreshToken_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_StoreTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StoreTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).StoreTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_StoreTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).StoreTicket(ctx, req.(*StoreTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -543,6 +585,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "KeepRefreshToken",
 			Handler:    _Host_KeepRefreshToken_Handler,
+		},
+		{
+			MethodName: "StoreTicket",
+			Handler:    _Host_StoreTicket_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
