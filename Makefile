@@ -48,7 +48,7 @@ help:
 	@echo "make test             start both ClickHouse servers if needed, vet, run every test under -race,"
 	@echo "                      the ClickHouse ones once per server (CLICKHOUSE_TEST_DSNS: your own servers)"
 	@echo "make killtest         SIGKILL the host at 20 random points of a sync (WXSYNC_KILL_SEED=N replays a run)"
-	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, then a few queries"
+	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, a few queries; then wxsync listen while wxsim pushes (wechat_followers_live moving)"
 	@echo "make bench            sync at 100k, 1M and 3M followers beside its stage floors, and 1M profiles at 0 and 50 ms latency; writes docs/benchmarks.md"
 	@echo "make bench-listen     wxsync listen at 10, 100, 500 senders (safe mode) beside the no-store floor; writes its section of docs/benchmarks.md (part of make bench)"
 	@echo "make bench-large      followers at 1M, 3M, 10M beside fetch and Native insert floors, and the incremental rerun at 1M and 10M; writes its sections of docs/benchmarks.md"
