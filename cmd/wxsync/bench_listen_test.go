@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/wxsync/wxsync/connector/push"
+	pushreceiver "github.com/wxsync/wxsync/connector/receiver"
 	"github.com/wxsync/wxsync/connector/wxsim"
 )
 
@@ -411,6 +412,17 @@ func benchListenTargets(p func(string, ...any), lv listenLevel) {
 	p("| host peak RSS < %.0f MiB | %.1f MiB | %s |\n", benchListenRSSMiB, benchMiB(d.HostPeakKB), benchYesNo(benchMiB(d.HostPeakKB) < benchListenRSSMiB))
 	p("| plugin peak RSS < %.0f MiB | %.1f MiB | %s |\n", benchListenRSSMiB, benchMiB(d.PluginPeakKB), benchYesNo(benchMiB(d.PluginPeakKB) < benchListenRSSMiB))
 	p("\nLoad average before the timed load at %d senders: floor %.2f, durable %.2f.\n", lv.Senders, f.Load, d.Load)
+	if d.Groups > 0 {
+		cycle := d.Wall / time.Duration(d.Groups)
+		p("\nWhere the time goes: `success` waits for the event's commit, and the commits follow one another\n")
+		p("(a second committer starts only after %v of linger, longer than a commit here). In the timed load, %d\n", pushreceiver.DefaultMaxLinger, d.Groups)
+		p("inserts of %.0f rows on average took %.2f s: a commit every %s, of which ClickHouse's own time is\n", d.GroupRows, d.Wall.Seconds(), benchMs(cycle))
+		p("%s at p50; the rest is the plugin's Arrow record, the gRPC call and the host's columns and driver\n", benchMs(d.InsertP50))
+		p("round trips. An event arriving during a commit waits for it and then for its own, so with %d senders\n", lv.Senders)
+		p("events/s ≈ senders / (2 × commit interval) = %.0f (measured %.0f). The floor answers without waiting for\n", float64(lv.Senders)/(2*cycle.Seconds()), d.rate())
+		p("anything, so reaching %.1f × its rate would need a commit interval of about %s.\n",
+			benchListenFloorRatio, benchMs(time.Duration(float64(lv.Senders)/(2*benchListenFloorRatio*f.rate())*float64(time.Second))))
+	}
 }
 
 // benchInsertStats reads from system.query_log the INSERTs of follow events
