@@ -44,7 +44,7 @@ endif
 
 BINARIES := bin/wxsync bin/wxsync-source-wechat bin/wxsim
 
-.PHONY: help build test killtest clickhouse clickhouse-current clickhouse-both clickhouse-stop cluster cluster-stop demo bench bench-large bench-accounts fuzz proto lint clean docs
+.PHONY: help build test killtest clickhouse clickhouse-current clickhouse-both clickhouse-stop cluster cluster-stop demo bench bench-large bench-accounts bench-listen fuzz proto lint clean docs
 
 help:
 	@echo "make build            build $(BINARIES)"
@@ -52,10 +52,11 @@ help:
 	@echo "                      the ClickHouse ones once per server (CLICKHOUSE_TEST_DSNS: your own servers;"
 	@echo "                      -race on the first server's pass only, TEST_FLAGS=-race-every-server for all)"
 	@echo "make killtest         SIGKILL the host at 20 random points of a sync (WXSYNC_KILL_SEED=N replays a run)"
-	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, then a few queries"
-	@echo "make bench            sync at 100k, 1M and 3M followers beside its stage floors, and 1M profiles at 0 and 50 ms latency; writes docs/benchmarks.md"
+	@echo "make demo             wxsim with 1,000,000 followers -> wxsync sync -> ClickHouse, a few queries; then wxsync listen while wxsim pushes (wechat_followers_live moving)"
+	@echo "make bench            sync at 100k, 1M and 3M followers beside its stage floors, 1M profiles at 0 and 50 ms latency, then bench-listen and bench-accounts; writes docs/benchmarks.md"
+	@echo "make bench-listen     wxsync listen at 10, 100, 500 senders (safe mode) beside the no-store floor; writes its section of docs/benchmarks.md (part of make bench)"
 	@echo "make bench-large      followers at 1M, 3M, 10M beside fetch and Native insert floors, and the incremental rerun at 1M and 10M; writes its sections of docs/benchmarks.md"
-	@echo "make bench-accounts   only the many-accounts benchmark (1,000 accounts of 1,000 followers); writes its section of docs/benchmarks.md"
+	@echo "make bench-accounts   the many-accounts benchmark (part of make bench) (1,000 accounts of 1,000 followers); writes its section of docs/benchmarks.md"
 	@echo "make fuzz             longer fuzzing runs of every decoder"
 	@echo "make docs             regenerate docs/configuration.md from the Config struct"
 	@echo "make clickhouse       install Debian's clickhouse-server if missing and start it on 127.0.0.1:$(CH_PORT)"
@@ -116,8 +117,14 @@ killtest: clickhouse
 demo: build clickhouse
 	@bash docs/demo.sh
 
-bench: build clickhouse
+bench: build clickhouse bench-listen bench-accounts
 	WXSYNC_BENCH_OUT=$(CURDIR)/docs/benchmarks.md $(GO) test ./cmd/wxsync -run '^$$' -bench '^Benchmark(Sync|Profiles)$$' -benchtime 1x -timeout 60m
+
+# wxsync listen (issue 10): events/s and acknowledgement latency at 10, 100
+# and 500 senders in safe mode beside the floor (check, decrypt, parse,
+# answer); writes its section of docs/benchmarks.md. Part of `make bench`.
+bench-listen: build clickhouse
+	WXSYNC_BENCH_OUT=$(CURDIR)/docs/benchmarks.md $(GO) test ./cmd/wxsync -run '^$$' -bench '^BenchmarkListen$$' -benchtime 1x -timeout 30m
 
 # The long parts of issue 12: BenchmarkScale (WXSYNC_BENCH_SCALE_SIZES,
 # WXSYNC_BENCH_ROUNDS) and BenchmarkIncremental (WXSYNC_BENCH_INCR_SIZES).

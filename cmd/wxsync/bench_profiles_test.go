@@ -141,7 +141,7 @@ func benchEnd(name string) string   { return "<!-- " + name + ": end -->" }
 
 // benchSections are the benchmarks with a section of their own, in the
 // order the file lists them.
-var benchSections = []string{"BenchmarkProfiles", "BenchmarkScale", "BenchmarkIncremental", "BenchmarkAccounts"}
+var benchSections = []string{"BenchmarkProfiles", "BenchmarkScale", "BenchmarkIncremental", "BenchmarkListen", "BenchmarkAccounts"}
 
 // benchSplice puts section (markers included) in place of name's section
 // of the file at path; without one, the sections are put back in the

@@ -41,7 +41,7 @@ type receiver struct {
 }
 
 // newReceiver picks the ports of a receiver (not started yet).
-func (e *env) newReceiver(t *testing.T) *receiver {
+func (e *env) newReceiver(t testing.TB) *receiver {
 	return &receiver{e: e, port: freePort(t), metrics: freePort(t)}
 }
 

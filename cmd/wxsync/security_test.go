@@ -258,7 +258,7 @@ func TestSecurityHostileAppID(t *testing.T) {
 }
 
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

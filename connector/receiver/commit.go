@@ -17,13 +17,16 @@ type pending struct {
 // queue holds the pending events and wakes the committers.
 type queue struct {
 	mu       sync.Mutex
+	maxBatch int // a group's size: reaching it wakes a lingering committer
 	items    []*pending
 	inflight int           // commits running
 	closed   bool          // no more pushes taken
 	wake     chan struct{} // closed and replaced on every change
+	// pushed, when set (by tests), gets a token after every push.
+	pushed chan struct{}
 }
 
-func (q *queue) init() { q.wake = make(chan struct{}) }
+func (q *queue) init(maxBatch int) { q.wake, q.maxBatch = make(chan struct{}), maxBatch }
 
 // changed wakes every waiting committer. Caller holds q.mu.
 func (q *queue) changed() {
@@ -31,7 +34,10 @@ func (q *queue) changed() {
 	q.wake = make(chan struct{})
 }
 
-// push queues p, unless the queue is closed.
+// push queues p, unless the queue is closed. It wakes the committers only
+// when that can change what they do: the first event queued (a free
+// committer takes it, or starts its linger timer), or a full group. Any
+// other event joins a group whose linger is already timed by its oldest.
 func (q *queue) push(p *pending) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -40,7 +46,15 @@ func (q *queue) push(p *pending) bool {
 	}
 	p.at = time.Now()
 	q.items = append(q.items, p)
-	q.changed()
+	if n := len(q.items); n == 1 || n == q.maxBatch {
+		q.changed()
+	}
+	if q.pushed != nil {
+		select {
+		case q.pushed <- struct{}{}:
+		default:
+		}
+	}
 	return true
 }
 

@@ -103,7 +103,7 @@ func New(cfg Config, c Committer) (*Receiver, error) {
 		cfg.Now = time.Now
 	}
 	r := &Receiver{cfg: cfg, c: c}
-	r.q.init()
+	r.q.init(cfg.MaxBatch)
 	r.stats.init()
 	return r, nil
 }
@@ -159,7 +159,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.stats.received.Add(1)
-	r.cfg.Log.Debug("follow event received", "event", msg.ID().String(), "mode", msg.Mode.String())
+	if r.cfg.Log.Enabled(req.Context(), slog.LevelDebug) {
+		r.cfg.Log.Debug("follow event received", "event", msg.ID().String(), "mode", msg.Mode.String())
+	}
 	p := &pending{ev: Event{Msg: msg, ReceivedAt: start}, done: make(chan error, 1)}
 	ok := r.q.push(p)
 	var cerr error = errClosed

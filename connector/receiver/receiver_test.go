@@ -287,7 +287,10 @@ func TestClosedReceiverAnswers503(t *testing.T) {
 func (r *Receiver) waitQueued(n int) {
 	for {
 		r.q.mu.Lock()
-		have, w := len(r.q.items), r.q.wake
+		if r.q.pushed == nil {
+			r.q.pushed = make(chan struct{}, 1)
+		}
+		have, w := len(r.q.items), r.q.pushed
 		r.q.mu.Unlock()
 		if have >= n {
 			return

@@ -129,7 +129,10 @@ func (p *newProfiles) next() (batch []string, closed bool, wait time.Duration) {
 	}
 	k := min(n, BatchSize)
 	batch = p.waiting[:k:k]
-	p.waiting = append([]string(nil), p.waiting[k:]...)
+	// Reslicing, not copying what remains: a backlog is not moved at
+	// every batch (append reallocates once the tail reaches the capacity,
+	// and the sent head is then freed).
+	p.waiting = p.waiting[k:]
 	p.first = time.Now()
 	return batch, false, 0
 }
