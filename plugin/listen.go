@@ -213,7 +213,7 @@ func (s *server) Listen(stream pb.Source_ListenServer) error {
 			}
 		}
 	}()
-	em := &listenEmitter{stream: stream}
+	em := &listenEmitter{serialSender[*pb.ListenMessage]{out: stream.Send}}
 	lr := ListenRequest{Config: req.GetConfig().GetJson(), Host: &hostClient{c: pb.NewHostClient(conn)}, Stop: stop}
 	err = l.Listen(stream.Context(), lr, em)
 	if err == nil {
@@ -227,28 +227,7 @@ func (s *server) Listen(stream pb.Source_ListenServer) error {
 
 // listenEmitter sends a Listen's reports, one at a time.
 type listenEmitter struct {
-	mu      sync.Mutex
-	stream  pb.Source_ListenServer
-	sendErr error
-}
-
-func (e *listenEmitter) send(m *pb.ListenMessage) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.sendErr != nil {
-		return e.sendErr
-	}
-	if err := e.stream.Send(m); err != nil {
-		e.sendErr = fmt.Errorf("send to host: %w", err)
-		return e.sendErr
-	}
-	return nil
-}
-
-func (e *listenEmitter) failed() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.sendErr
+	serialSender[*pb.ListenMessage]
 }
 
 func (e *listenEmitter) Listening(addr string) error {

@@ -84,7 +84,7 @@ func (s *server) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) error {
 		defer conn.Close()
 		rr.Host = &hostClient{c: pb.NewHostClient(conn)}
 	}
-	em := &emitter{stream: stream}
+	em := &emitter{serialSender[*pb.ReadMessage]{out: stream.Send}}
 	err := s.impl.Read(stream.Context(), rr, em)
 	if err == nil {
 		return nil
@@ -105,21 +105,22 @@ func (s *server) Read(req *pb.ReadRequest, stream pb.Source_ReadServer) error {
 	}}})
 }
 
-// emitter sends a source's output on a gRPC server stream. A stream's Send
-// must not be called concurrently, so sends are serialised.
-type emitter struct {
+// serialSender sends the messages of one gRPC server stream. A stream's
+// Send must not be called concurrently, so sends are serialised; the first
+// failure is kept and returned by every later send.
+type serialSender[M any] struct {
 	mu      sync.Mutex
-	stream  pb.Source_ReadServer
+	out     func(M) error // the stream's Send
 	sendErr error
 }
 
-func (e *emitter) send(m *pb.ReadMessage) error {
+func (e *serialSender[M]) send(m M) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.sendErr != nil {
 		return e.sendErr
 	}
-	if err := e.stream.Send(m); err != nil {
+	if err := e.out(m); err != nil {
 		e.sendErr = fmt.Errorf("send to host: %w", err)
 		return e.sendErr
 	}
@@ -127,10 +128,15 @@ func (e *emitter) send(m *pb.ReadMessage) error {
 }
 
 // failed returns the error of a failed send, if any.
-func (e *emitter) failed() error {
+func (e *serialSender[M]) failed() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.sendErr
+}
+
+// emitter sends a Read's output on its gRPC server stream.
+type emitter struct {
+	serialSender[*pb.ReadMessage]
 }
 
 func (e *emitter) Record(stream string, rec arrow.Record) error {
