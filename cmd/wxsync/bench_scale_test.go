@@ -135,21 +135,8 @@ type scaleResult struct {
 	Rounds []scaleRound
 }
 
-func (r scaleResult) best(f func(scaleRound) time.Duration) time.Duration {
-	d := f(r.Rounds[0])
-	for _, x := range r.Rounds[1:] {
-		d = min(d, f(x))
-	}
-	return d
-}
-
-func (r scaleResult) peak(f func(scaleRound) int64) int64 {
-	var kb int64
-	for _, x := range r.Rounds {
-		kb = max(kb, f(x))
-	}
-	return kb
-}
+func (r scaleResult) best(f func(scaleRound) time.Duration) time.Duration { return bestOf(r.Rounds, f) }
+func (r scaleResult) peak(f func(scaleRound) int64) int64                 { return peakOf(r.Rounds, f) }
 
 func (r scaleResult) Wall() time.Duration {
 	return r.best(func(x scaleRound) time.Duration { return x.Sync.Wall })

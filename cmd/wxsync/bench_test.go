@@ -65,17 +65,24 @@ type benchResult struct {
 	Rounds []benchRound
 }
 
-func (r benchResult) best(f func(benchRound) time.Duration) time.Duration {
-	d := f(r.Rounds[0])
-	for _, x := range r.Rounds[1:] {
+func (r benchResult) best(f func(benchRound) time.Duration) time.Duration { return bestOf(r.Rounds, f) }
+func (r benchResult) peak(f func(benchRound) int64) int64                 { return peakOf(r.Rounds, f) }
+
+// bestOf is the least of f over a benchmark's rounds (they hold at least
+// one): the least disturbed round's time.
+func bestOf[R any](rounds []R, f func(R) time.Duration) time.Duration {
+	d := f(rounds[0])
+	for _, x := range rounds[1:] {
 		d = min(d, f(x))
 	}
 	return d
 }
 
-func (r benchResult) peak(f func(benchRound) int64) int64 {
+// peakOf is the largest of f over a benchmark's rounds: a peak RSS at its
+// worst round.
+func peakOf[R any](rounds []R, f func(R) int64) int64 {
 	var kb int64
-	for _, x := range r.Rounds {
+	for _, x := range rounds {
 		kb = max(kb, f(x))
 	}
 	return kb

@@ -39,31 +39,14 @@ func newClusterEnv(tb testing.TB, opts wxsim.Options) *env {
 // syncReplica waits until node has fetched every part its shard's other
 // replica holds, for every table of the database, and returns each local
 // table's row count on node.
-func (e *env) syncReplica(node string) map[string]uint64 {
-	e.t.Helper()
-	db := e.sink.Database()
-	s, err := sink.Open(ctxT(e.t), sink.Config{DSN: sinktest.ClusterNodeDSN(e.t, node, db)})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer s.Close()
-	counts := map[string]uint64{}
-	for _, st := range schema.All() {
-		local := st.Table + schema.LocalSuffix
-		if err := s.Conn().Exec(ctxT(e.t), fmt.Sprintf("SYSTEM SYNC REPLICA `%s`.`%s`", db, local)); err != nil {
-			e.t.Fatalf("SYSTEM SYNC REPLICA %s on %s: %v", local, node, err)
-		}
-		var n uint64
-		if err := s.Conn().QueryRow(ctxT(e.t), fmt.Sprintf("SELECT count() FROM `%s`.`%s`", db, local)).Scan(&n); err != nil {
-			e.t.Fatal(err)
-		}
-		counts[st.Table] = n
-	}
-	return counts
-}
+func (e *env) syncReplica(node string) map[string]uint64 { return e.nodeCounts(node, true) }
 
 // localCounts returns each stream table's row count in node's local tables.
-func (e *env) localCounts(node string) map[string]uint64 {
+func (e *env) localCounts(node string) map[string]uint64 { return e.nodeCounts(node, false) }
+
+// nodeCounts returns each stream table's row count in node's local tables,
+// after SYSTEM SYNC REPLICA of each when sync is set.
+func (e *env) nodeCounts(node string, sync bool) map[string]uint64 {
 	e.t.Helper()
 	db := e.sink.Database()
 	s, err := sink.Open(ctxT(e.t), sink.Config{DSN: sinktest.ClusterNodeDSN(e.t, node, db)})
@@ -73,8 +56,14 @@ func (e *env) localCounts(node string) map[string]uint64 {
 	defer s.Close()
 	counts := map[string]uint64{}
 	for _, st := range schema.All() {
+		local := fmt.Sprintf("`%s`.`%s%s`", db, st.Table, schema.LocalSuffix)
+		if sync {
+			if err := s.Conn().Exec(ctxT(e.t), "SYSTEM SYNC REPLICA "+local); err != nil {
+				e.t.Fatalf("SYSTEM SYNC REPLICA %s on %s: %v", local, node, err)
+			}
+		}
 		var n uint64
-		if err := s.Conn().QueryRow(ctxT(e.t), fmt.Sprintf("SELECT count() FROM `%s`.`%s%s`", db, st.Table, schema.LocalSuffix)).Scan(&n); err != nil {
+		if err := s.Conn().QueryRow(ctxT(e.t), "SELECT count() FROM "+local).Scan(&n); err != nil {
 			e.t.Fatal(err)
 		}
 		counts[st.Table] = n
