@@ -145,9 +145,9 @@ func TestClickHouseDownPastRetryTime(t *testing.T) {
 	ids := e.sim.FollowerOpenIDs()
 
 	p, h := e.stopAtPage(3, append([]string{streamsAccount, "CLICKHOUSE_RETRY_TIME=3s"}, holdLonger...)...)
-	// Each checkpoint is saved for both streams, one after the other: wait
-	// for the users cursor of the last one too before the server goes.
-	p.waitOutputN(`msg="cursor saved" stream=users `, strings.Count(p.out.String(), `msg="cursor saved" stream=followers `))
+	// The users cursor of the pages before the held one is saved too
+	// before the server goes.
+	e.waitSavedStream(p, "users", 2000)
 	ch.stop()
 	h.Release()
 	r := p.waitExit(exitTempFail)

@@ -397,9 +397,18 @@ func (p *proc) waitOutputN(s string, n int) {
 // logs (at debug level) that it saved a followers cursor.
 func (e *env) waitSaved(p *proc, fetched int) {
 	e.t.Helper()
+	e.waitSavedStream(p, "followers", fetched)
+}
+
+// waitSavedStream is waitSaved for stream's cursor. It counts the saves it
+// has seen rather than trusting a count taken from another stream: a
+// commit saves only each stream's newest checkpoint, so two streams'
+// numbers of saves can differ.
+func (e *env) waitSavedStream(p *proc, stream string, fetched int) {
+	e.t.Helper()
 	for n := 1; ; n++ {
-		p.waitOutputN(`msg="cursor saved" stream=followers `, n)
-		if st, ok := e.state(); ok && st.Cursor.Fetched == int64(fetched) {
+		p.waitOutputN(`msg="cursor saved" stream=`+stream+` `, n)
+		if st, ok := e.stateOf(stream); ok && st.Cursor.Fetched == int64(fetched) {
 			return
 		}
 	}
@@ -502,13 +511,19 @@ type savedState struct {
 // false when there is no row at all.
 func (e *env) state() (st savedState, ok bool) {
 	e.t.Helper()
-	rows := e.rows("SELECT snapshot_id, cursor FROM {db}.wxsync_state FINAL WHERE appid = ? AND stream = 'followers'", e.sim.Options().AppID)
+	return e.stateOf("followers")
+}
+
+// stateOf returns stream's row of wxsync_state (FINAL), as state does.
+func (e *env) stateOf(stream string) (st savedState, ok bool) {
+	e.t.Helper()
+	rows := e.rows("SELECT snapshot_id, cursor FROM {db}.wxsync_state FINAL WHERE appid = ? AND stream = ?", e.sim.Options().AppID, stream)
 	switch len(rows) {
 	case 0:
 		return st, false
 	case 1:
 	default:
-		e.t.Fatalf("wxsync_state FINAL has %d followers rows, want at most 1", len(rows))
+		e.t.Fatalf("wxsync_state FINAL has %d %s rows, want at most 1", len(rows), stream)
 	}
 	if _, err := fmt.Sscan(rows[0][0], &st.SnapshotID); err != nil {
 		e.t.Fatal(err)

@@ -21,29 +21,35 @@ import (
 // gatedTransport is the pusher's HTTP transport. It closes reached once k
 // pushes have been answered 200, and holds an attempt whose connection is
 // refused (the receiver down) until up is closed, so that WeChat's retries
-// meet the restarted receiver without the test sleeping.
+// meet the restarted receiver without the test sleeping. The hold ignores
+// the attempt's own deadline: a restart under load can outlast WeChat's
+// 5 s answer timeout, and every retry of an event in flight would then
+// expire before the receiver is back.
 type gatedTransport struct {
 	base    http.RoundTripper
 	k       int
 	reached chan struct{}
 	up      chan struct{}
+	upOnce  sync.Once
 
 	mu sync.Mutex
 	ok int
 }
 
-func newGatedTransport(k int) *gatedTransport {
-	return &gatedTransport{base: http.DefaultTransport.(*http.Transport).Clone(), k: k, reached: make(chan struct{}), up: make(chan struct{})}
+func newGatedTransport(t *testing.T, k int) *gatedTransport {
+	g := &gatedTransport{base: http.DefaultTransport.(*http.Transport).Clone(), k: k, reached: make(chan struct{}), up: make(chan struct{})}
+	t.Cleanup(g.open) // a test that fails early leaves no attempt held
+	return g
 }
+
+// open releases the held attempts and lets every later one through.
+func (g *gatedTransport) open() { g.upOnce.Do(func() { close(g.up) }) }
 
 func (g *gatedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := g.base.RoundTrip(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			select {
-			case <-g.up:
-			case <-req.Context().Done():
-			}
+			<-g.up
 		}
 		return nil, err
 	}
@@ -93,7 +99,7 @@ func wantAcknowledgedStored(t *testing.T, e *env, p *wxsim.Pusher) {
 func TestListenKilledUnderLoad(t *testing.T) {
 	e := newEnv(t, smallPages())
 	r := e.newReceiver(t)
-	g := newGatedTransport(100)
+	g := newGatedTransport(t, 100)
 	p := r.pusher(t, push.ModeSafe, func(o *wxsim.PushOptions) { o.Client = &http.Client{Transport: g} })
 	extra := []string{"WECHAT_ORIGINAL_ID=" + p.OriginalID(), "WXSYNC_LISTEN_PROFILES=false"}
 	first := r.start(extra...)
@@ -113,7 +119,7 @@ func TestListenKilledUnderLoad(t *testing.T) {
 	waitProcessExit(t, pidfd, plug) // its port is free again
 
 	r.start(extra...)
-	close(g.up)
+	g.open()
 	<-done
 	out := r.stop()
 	e.noSecrets(out.output)
@@ -141,8 +147,8 @@ func TestListenClickHouseStoppedUnderLoad(t *testing.T) {
 	const db = "wxsync_listen_ch_stopped"
 	ch.attach(e, db)
 	r := e.newReceiver(t)
-	g := newGatedTransport(100)
-	close(g.up) // the receiver stays up
+	g := newGatedTransport(t, 100)
+	g.open() // the receiver stays up
 	p := r.pusher(t, push.ModeCompatible, func(o *wxsim.PushOptions) { o.Client = &http.Client{Transport: g} })
 	r.start("WECHAT_ORIGINAL_ID="+p.OriginalID(), "WXSYNC_LISTEN_PROFILES=false")
 	done := pushInBackground(t, p, 500)
