@@ -140,8 +140,8 @@ func (a *accountsRun) holdsSecret(v string) bool {
 	return false
 }
 
-// launch starts one plugin.
-func (a *accountsRun) launch(ctx context.Context, _ host.Account) (host.Source, func(), error) {
+// launch starts one plugin (RunMany reuses it for several accounts).
+func (a *accountsRun) launch(ctx context.Context) (host.Source, func(), error) {
 	sum, _ := hexSum(a.cfg.PluginSHA256)
 	src, err := host.Launch(ctx, host.LaunchConfig{Path: a.plugin, SHA256: sum, MTLS: a.cfg.PluginMTLS, Logger: a.hlog, Environ: a.pluginEnv()})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/wxsync/wxsync/plugin"
-	"github.com/wxsync/wxsync/plugin/host"
 	"github.com/wxsync/wxsync/plugin/kind"
 )
 
@@ -19,7 +18,7 @@ func runCheckAccounts(ctx context.Context, cfg Config, stdout, stderr io.Writer)
 		return err
 	}
 	defer a.sink.Close()
-	src, stop, err := a.launch(ctx, host.Account{})
+	src, stop, err := a.launch(ctx)
 	if err != nil {
 		return err
 	}

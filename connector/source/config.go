@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/wxsync/wxsync/connector/wechat"
@@ -57,10 +58,11 @@ func ParseConfig(b []byte) (Config, error) {
 // clientConfig turns the source config into the WeChat client's, starting
 // from the client's defaults so that zero values mean "default". The client
 // logs to log (its per-request debug records and its warnings). A new
-// refresh token goes to keeper (nil: kept in memory only).
-func (c Config) clientConfig(log *slog.Logger, keeper plugin.Keeper) wechat.Config {
+// refresh token goes to keeper (nil: kept in memory only). Its requests go
+// through hc, which the source's Reads share.
+func (c Config) clientConfig(log *slog.Logger, keeper plugin.Keeper, hc *http.Client) wechat.Config {
 	w := wechat.DefaultConfig()
-	w.AppID, w.Secret, w.Logger = c.AppID, c.Secret, log
+	w.AppID, w.Secret, w.Logger, w.HTTPClient = c.AppID, c.Secret, log, hc
 	if c.TokenSource != "" {
 		w.TokenSource = wechat.TokenSource(c.TokenSource)
 	}

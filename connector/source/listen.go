@@ -132,7 +132,7 @@ func (s *Source) accountEndpoint(cfg ListenConfig, host plugin.ListenHost) (endp
 	}
 	var prof *newProfiles
 	if cfg.Profiles {
-		api, err := wechat.New(cfg.clientConfig(s.log, nil))
+		api, err := wechat.New(cfg.clientConfig(s.log, nil, s.hc))
 		if err != nil {
 			return endpoint{}, nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/wxsync/wxsync/connector/wechat"
 	"github.com/wxsync/wxsync/plugin"
@@ -19,6 +20,9 @@ const Version = "0.1.0"
 type Source struct {
 	log   *slog.Logger
 	level *slog.LevelVar
+	// hc carries every Read's API requests: a plugin that serves many
+	// accounts one after another reuses its connections.
+	hc *http.Client
 }
 
 // New returns the WeChat source, logging to log, whose handler must use
@@ -30,7 +34,7 @@ func New(log *slog.Logger, level *slog.LevelVar) *Source {
 	if level == nil {
 		level = new(slog.LevelVar)
 	}
-	return &Source{log: log, level: level}
+	return &Source{log: log, level: level, hc: wechat.NewHTTPClient()}
 }
 
 // setLevel applies the host's log level, if it names one.
@@ -75,7 +79,7 @@ func (s *Source) CheckWithHost(ctx context.Context, config []byte, host plugin.H
 	}
 	s.setLevel(cfg.LogLevel)
 	keeper, _ := host.(plugin.Keeper)
-	api, err := wechat.New(cfg.clientConfig(s.log, keeper))
+	api, err := wechat.New(cfg.clientConfig(s.log, keeper, s.hc))
 	if err != nil {
 		return []plugin.CheckResult{{Name: "config", Message: err.Error()}}, nil
 	}
@@ -197,7 +201,7 @@ func (s *Source) Read(ctx context.Context, req plugin.ReadRequest, out plugin.Em
 	}
 	s.setLevel(cfg.LogLevel)
 	keeper, _ := req.Host.(plugin.Keeper)
-	api, err := wechat.New(cfg.clientConfig(s.log, keeper))
+	api, err := wechat.New(cfg.clientConfig(s.log, keeper, s.hc))
 	if err != nil {
 		return plugin.ConfigError(err)
 	}

@@ -98,7 +98,7 @@ func New(cfg Config) (*Client, error) {
 		calls: make(map[string]int64),
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: newTransport()}
+		c.hc = NewHTTPClient()
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -120,6 +120,12 @@ func New(cfg Config) (*Client, error) {
 // keeps. net/http's default of 2 would close (and later re-dial, with a TLS
 // handshake each time) most connections of 8 batchget calls in flight.
 const idleConnsPerHost = 64
+
+// NewHTTPClient returns the HTTP client New uses when Config.HTTPClient is
+// nil: net/http's defaults, keeping idleConnsPerHost connections to the
+// API alive between calls. Clients that share one (the many accounts one
+// plugin serves) share its connections, and leave no idle ones behind.
+func NewHTTPClient() *http.Client { return &http.Client{Transport: newTransport()} }
 
 // newTransport is net/http's default transport keeping idleConnsPerHost
 // connections to the API alive between calls.

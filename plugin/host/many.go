@@ -22,8 +22,14 @@ type ManyConfig struct {
 	// streams, source config with its credentials, Keeper). An error ends
 	// that account's run only, recorded with its kind.
 	Prepare func(ctx context.Context, a Account) (RunConfig, error)
-	// Launch starts a source for account a's run; stop stops it.
-	Launch func(ctx context.Context, a Account) (src Source, stop func(), err error)
+	// Launch starts a source; stop stops it. Each of the Parallel workers
+	// launches one when it first needs it and reuses it, one Read per
+	// account, for the accounts it runs after: a launch (a process, a
+	// handshake) costs more than a small account's sync. A worker stops
+	// its source when it runs out of accounts, and after an account whose
+	// run failed (the failure may have left the source broken), launching
+	// a new one for its next account.
+	Launch func(ctx context.Context) (src Source, stop func(), err error)
 	// Dst receives every account's rows, cursors and run record.
 	Dst Destination
 	// Redact removes secrets from a run record's error text (nil: none).
@@ -96,9 +102,9 @@ func (s Summary) Count() map[kind.Kind]int {
 // ErrNotStarted is the error of an account a signal kept from starting.
 var ErrNotStarted = kind.Mark(kind.Temporary, errors.New("not started: interrupted by a signal"))
 
-// RunMany syncs accounts, at most cfg.Parallel at once, each through its
-// own source (cfg.Launch) and host.Run into cfg.Dst, and records each in
-// wxsync_runs. One account's failure, whatever its kind, never stops the
+// RunMany syncs accounts, at most cfg.Parallel at once, each through a
+// Read of its worker's source (cfg.Launch) and host.Run into cfg.Dst, and
+// records each in wxsync_runs. One account's failure, whatever its kind, never stops the
 // others. On ctx cancellation the running accounts commit what they
 // received and stop; the others are not started.
 func RunMany(ctx context.Context, cfg ManyConfig, accounts []Account) Summary {
@@ -113,11 +119,10 @@ func RunMany(ctx context.Context, cfg ManyConfig, accounts []Account) Summary {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			w := &worker{cfg: &cfg}
+			defer w.retire()
 			for i := range next {
-				results[i] = runAccount(ctx, cfg, accounts[i])
-				if cfg.Done != nil {
-					cfg.Done(results[i])
-				}
+				results[i] = w.runAccount(ctx, accounts[i])
 			}
 		}()
 	}
@@ -137,23 +142,53 @@ func RunMany(ctx context.Context, cfg ManyConfig, accounts []Account) Summary {
 	return Summary{Results: results}
 }
 
+// worker is one of RunMany's goroutines with the source it reuses.
+type worker struct {
+	cfg  *ManyConfig
+	src  Source
+	stop func()
+}
+
+// source returns the worker's source, launching one if it has none.
+func (w *worker) source(ctx context.Context) (Source, error) {
+	if w.src == nil {
+		src, stop, err := w.cfg.Launch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w.src, w.stop = src, stop
+	}
+	return w.src, nil
+}
+
+// retire stops the worker's source, if it has one.
+func (w *worker) retire() {
+	if w.stop != nil {
+		w.stop()
+	}
+	w.src, w.stop = nil, nil
+}
+
 // runAccount runs and records one account.
-func runAccount(ctx context.Context, cfg ManyConfig, a Account) AccountResult {
+func (w *worker) runAccount(ctx context.Context, a Account) AccountResult {
 	res := AccountResult{Account: a, Started: true}
 	started := time.Now()
-	rc, err := cfg.Prepare(ctx, a)
+	rc, err := w.cfg.Prepare(ctx, a)
 	rc.AppID = a.AppID
 	if err == nil {
 		var src Source
-		var stop func()
-		src, stop, err = cfg.Launch(ctx, a)
-		if err == nil {
-			res.Report, err = Run(ctx, rc, src, cfg.Dst, nil)
-			stop()
+		if src, err = w.source(ctx); err == nil {
+			res.Report, err = Run(ctx, rc, src, w.cfg.Dst, nil)
+			if err != nil {
+				w.retire()
+			}
 		}
 	}
 	res.Err = err
-	res.Record = NewRecord(rc, started, res.Report, err, cfg.Redact)
-	res.RecordErr = WriteRecord(ctx, cfg.Dst, res.Record)
+	res.Record = NewRecord(rc, started, res.Report, err, w.cfg.Redact)
+	res.RecordErr = WriteRecord(ctx, w.cfg.Dst, res.Record)
+	if w.cfg.Done != nil {
+		w.cfg.Done(res)
+	}
 	return res
 }

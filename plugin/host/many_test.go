@@ -68,6 +68,26 @@ func failing(k kind.Kind, msg string) func([]plugin.StreamState) []step {
 	}
 }
 
+// accountSources is the source a test's Launch returns: each Read plays
+// the script of the account its config names (Prepare sets the config to
+// the appid), into that account's fake destination.
+type accountSources struct {
+	t       *testing.T
+	dst     *multiDest
+	scripts map[string]func([]plugin.StreamState) []step
+	reads   []string // the appids read, in order
+}
+
+func (s *accountSources) Read(ctx context.Context, config []byte, states []plugin.StreamState, h plugin.Host) (plugin.Messages, error) {
+	appid := string(config)
+	s.reads = append(s.reads, appid)
+	script := s.scripts[appid]
+	if script == nil {
+		script = walk(pages, followers, false)
+	}
+	return (&scriptSource{t: s.t, dst: s.dst.of(appid), script: script}).Read(ctx, config, states, h)
+}
+
 func TestRunManyIsolatesFailuresAndBoundsParallelism(t *testing.T) {
 	const n, parallel = 12, 3
 	var accounts []Account
@@ -76,34 +96,52 @@ func TestRunManyIsolatesFailuresAndBoundsParallelism(t *testing.T) {
 	}
 	dst := &multiDest{dests: map[string]*fakeDest{}}
 	var mu sync.Mutex
-	running, peak := 0, 0
+	running, peak, launched, stopped := 0, 0, 0, 0
+	var sources []*accountSources
 	cfg := ManyConfig{
 		Parallel: parallel, Dst: dst,
 		Prepare: func(_ context.Context, a Account) (RunConfig, error) {
 			if a.AppID == "wx07" {
 				return RunConfig{ID: "r-" + a.AppID}, kind.Mark(kind.Config, errors.New("secret_env not set"))
 			}
-			return RunConfig{ID: "r-" + a.AppID, Streams: followers}, nil
+			return RunConfig{ID: "r-" + a.AppID, Streams: followers, SourceConfig: []byte(a.AppID)}, nil
 		},
-		Launch: func(_ context.Context, a Account) (Source, func(), error) {
+		Launch: func(context.Context) (Source, func(), error) {
 			mu.Lock()
+			defer mu.Unlock()
 			running++
+			launched++
 			peak = max(peak, running)
-			mu.Unlock()
-			script := walk(pages, followers, false)
-			switch a.AppID {
-			case "wx03":
-				script = failing(kind.Config, "errcode 48001 api unauthorized")
-			case "wx05":
-				script = failing(kind.Temporary, "errcode 45009 quota")
-			}
-			stop := func() { mu.Lock(); running--; mu.Unlock() }
-			return &scriptSource{t: t, dst: dst.of(a.AppID), script: script}, stop, nil
+			src := &accountSources{t: t, dst: dst, scripts: map[string]func([]plugin.StreamState) []step{
+				"wx03": failing(kind.Config, "errcode 48001 api unauthorized"),
+				"wx05": failing(kind.Temporary, "errcode 45009 quota"),
+			}}
+			sources = append(sources, src)
+			stop := func() { mu.Lock(); running--; stopped++; mu.Unlock() }
+			return src, stop, nil
 		},
 	}
 	sum := RunMany(context.Background(), cfg, accounts)
 	if peak > parallel || peak < 1 {
-		t.Errorf("peak accounts at once = %d, want 1..%d", peak, parallel)
+		t.Errorf("peak sources at once = %d, want 1..%d", peak, parallel)
+	}
+	// One source per worker, and a new one after each of the 2 failed
+	// Reads (wx07 failed before its Read: its worker keeps its source).
+	if launched > parallel+2 || launched < 3 || stopped != launched || running != 0 {
+		t.Errorf("%d sources launched, %d stopped, %d still running; want at most %d (one per worker and one after each failed Read), all stopped",
+			launched, stopped, running, parallel+2)
+	}
+	reads := 0
+	for _, s := range sources {
+		reads += len(s.reads)
+		for i, appid := range s.reads {
+			if (appid == "wx03" || appid == "wx05") && i != len(s.reads)-1 {
+				t.Errorf("a source read %v: it was reused after %s failed", s.reads, appid)
+			}
+		}
+	}
+	if reads != n-1 {
+		t.Errorf("%d Reads, want %d (every account but wx07, which failed before its Read)", reads, n-1)
 	}
 	if len(sum.Results) != n || len(dst.runs) != n {
 		t.Fatalf("%d results, %d run records; want %d each", len(sum.Results), len(dst.runs), n)
@@ -137,9 +175,11 @@ func TestRunManyCancelledStartsNoMore(t *testing.T) {
 	dst := &multiDest{dests: map[string]*fakeDest{}}
 	accounts := []Account{{AppID: "wxA"}, {AppID: "wxB"}, {AppID: "wxC"}}
 	cfg := ManyConfig{Parallel: 1, Dst: dst,
-		Prepare: func(context.Context, Account) (RunConfig, error) { return RunConfig{Streams: followers}, nil },
-		Launch: func(_ context.Context, a Account) (Source, func(), error) {
-			return &scriptSource{t: t, dst: dst.of(a.AppID), script: walk(pages, followers, false)}, func() {}, nil
+		Prepare: func(_ context.Context, a Account) (RunConfig, error) {
+			return RunConfig{Streams: followers, SourceConfig: []byte(a.AppID)}, nil
+		},
+		Launch: func(context.Context) (Source, func(), error) {
+			return &accountSources{t: t, dst: dst}, func() {}, nil
 		},
 		Done: func(AccountResult) { cancel() },
 	}
