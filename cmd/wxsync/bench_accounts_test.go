@@ -101,7 +101,7 @@ func benchAccountsReport(n, followers, parallel int, wall time.Duration, calls i
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	p("on the machine above (wxsync %s).\n\n", benchRevision())
 	p("One `wxsync sync --accounts` of %s accounts of %s followers each (followers and users streams),\n", benchThousands(n), benchThousands(followers))
-	p("`--parallel %d` (one plugin each), into an empty database; wxsim (`Multi`) runs in the benchmark's process.\n\n", parallel)
+	p("`--parallel %d` (one plugin per slot, reused across its accounts), into an empty database; wxsim (`Multi`) runs in the benchmark's process.\n\n", parallel)
 	p("| measure | value | target |\n|---|---:|---:|\n")
 	p("| wall time | %.1f s | under 120 s: %s |\n", wall.Seconds(), benchYesNo(wall < 2*time.Minute))
 	p("| accounts/s | %.1f | |\n", float64(n)/wall.Seconds())
