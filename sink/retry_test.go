@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,6 +89,12 @@ func (p *proxy) restart() { p.start(p.addr) }
 
 // proxiedSink opens a Sink on a migrated test database through a proxy.
 func proxiedSink(t *testing.T, maxElapsed time.Duration) (*sink.Sink, *sink.Sink, *proxy) {
+	return proxiedSinkLogging(t, maxElapsed, nil)
+}
+
+// proxiedSinkLogging is proxiedSink with the Sink logging to log (nil:
+// the default).
+func proxiedSinkLogging(t *testing.T, maxElapsed time.Duration, log *slog.Logger) (*sink.Sink, *sink.Sink, *proxy) {
 	direct := sinktest.Open(t, sink.Config{})
 	u, err := url.Parse(sinktest.DSN(t, direct.Database()))
 	if err != nil {
@@ -94,7 +102,7 @@ func proxiedSink(t *testing.T, maxElapsed time.Duration) (*sink.Sink, *sink.Sink
 	}
 	p := newProxy(t, u.Host)
 	u.Host = p.addr
-	s, err := sink.Open(sinktest.Context(t), sink.Config{DSN: u.String(), InsertMaxElapsed: maxElapsed})
+	s, err := sink.Open(sinktest.Context(t), sink.Config{DSN: u.String(), InsertMaxElapsed: maxElapsed, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +151,30 @@ func TestInsertFailsWhenServerUnreachable(t *testing.T) {
 	}
 }
 
+// retryWatch is a slog handler that closes failed at the Sink's first
+// "retrying" record and counts its "succeeded after retries" records.
+type retryWatch struct {
+	once      sync.Once
+	failed    chan struct{}
+	succeeded atomic.Int64
+}
+
+func (w *retryWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (w *retryWatch) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w *retryWatch) WithGroup(string) slog.Handler            { return w }
+func (w *retryWatch) Handle(_ context.Context, r slog.Record) error {
+	switch r.Message {
+	case "clickhouse write failed, retrying":
+		w.once.Do(func() { close(w.failed) })
+	case "clickhouse write succeeded after retries":
+		w.succeeded.Add(1)
+	}
+	return nil
+}
+
 func TestInsertRetriesUntilServerIsBack(t *testing.T) {
-	s, direct, p := proxiedSink(t, 20*time.Second)
+	w := &retryWatch{failed: make(chan struct{})}
+	s, direct, p := proxiedSinkLogging(t, 20*time.Second, slog.New(w))
 	st := sinktest.Stream(t, schema.Followers)
 	rec := followersBatch(t, 100)
 	defer rec.Release()
@@ -153,13 +183,16 @@ func TestInsertRetriesUntilServerIsBack(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		time.Sleep(time.Second)
+		<-w.failed // the server comes back once an attempt has failed
 		p.restart()
 	}()
 	n, err := s.Insert(sinktest.Context(t), st, "wxA", 2, []arrow.Record{rec})
-	<-done
 	if err != nil || n != 100 {
 		t.Fatalf("Insert across a restart = %d, %v", n, err)
+	}
+	<-done
+	if got := w.succeeded.Load(); got != 1 {
+		t.Errorf("%d inserts succeeded after retries, want 1", got)
 	}
 	if got := sinktest.Count(t, direct, "SELECT count() FROM "+direct.Database()+".wechat_followers FINAL WHERE snapshot_id = 2"); got != 100 {
 		t.Errorf("%d rows of snapshot 2, want 100", got)

@@ -27,6 +27,9 @@ func (c Config) accountsProblems() []error {
 	if c.Parallel < 1 || c.Parallel > 256 {
 		errs = append(errs, fmt.Errorf("WXSYNC_PARALLEL %d: want 1 to 256", c.Parallel))
 	}
+	if c.AccountsPerPlugin < 1 || c.AccountsPerPlugin > 10000 {
+		errs = append(errs, fmt.Errorf("WXSYNC_ACCOUNTS_PER_PLUGIN %d: want 1 to 10000", c.AccountsPerPlugin))
+	}
 	if c.MaxInFlight < 1 {
 		errs = append(errs, fmt.Errorf("WXSYNC_MAX_IN_FLIGHT %d: want at least 1", c.MaxInFlight))
 	}
@@ -140,7 +143,7 @@ func (a *accountsRun) holdsSecret(v string) bool {
 	return false
 }
 
-// launch starts one plugin (RunMany reuses it for several accounts).
+// launch starts one plugin (for WXSYNC_ACCOUNTS_PER_PLUGIN accounts in a row).
 func (a *accountsRun) launch(ctx context.Context) (host.Source, func(), error) {
 	sum, _ := hexSum(a.cfg.PluginSHA256)
 	src, err := host.Launch(ctx, host.LaunchConfig{Path: a.plugin, SHA256: sum, MTLS: a.cfg.PluginMTLS, Logger: a.hlog, Environ: a.pluginEnv()})
@@ -197,7 +200,7 @@ func runAccounts(ctx context.Context, cfg Config, stderr io.Writer) error {
 	started := time.Now()
 	a.log.Info("syncing accounts", "accounts", len(a.accounts), "shard", a.shard.String(), "parallel", cfg.Parallel, "users_concurrency", a.concurrency())
 	sum := host.RunMany(ctx, host.ManyConfig{
-		Parallel: cfg.Parallel, Dst: a.sink, Redact: a.redact, Launch: a.launch,
+		Parallel: cfg.Parallel, AccountsPerSource: cfg.AccountsPerPlugin, Dst: a.sink, Redact: a.redact, Launch: a.launch,
 		Prepare: func(ctx context.Context, acc host.Account) (host.RunConfig, error) {
 			rc := host.RunConfig{ID: uuid.NewString(), AppID: acc.AppID, Streams: streams,
 				UsersMaxAge: cfg.UsersMaxAge, FullRefresh: cfg.FullRefresh, Log: a.log.With("appid", acc.AppID)}

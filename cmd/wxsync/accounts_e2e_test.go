@@ -193,6 +193,9 @@ func (e *manyEnv) runStatuses() []string {
 	return e.pairs("SELECT appid, status FROM {db}.wxsync_runs")
 }
 
+// pluginExited is the line the host logs as each plugin process ends.
+const pluginExited = "plugin process exited"
+
 func TestSyncManyAccountsIsolatesFailures(t *testing.T) {
 	e := newManyEnv(t)
 	var entries []map[string]string
@@ -214,7 +217,12 @@ func TestSyncManyAccountsIsolatesFailures(t *testing.T) {
 		entries = append(entries, e.addAccount(i, followers, "secret", mutate))
 	}
 	list := e.writeList(entries)
-	r := e.run("sync", "--accounts", list, "--parallel", "8")
+	// Plugins serve up to 10 accounts in a row here, one each in the
+	// rerun (the default).
+	r := e.run("sync", "--accounts", list, "--parallel", "8", "--accounts-per-plugin", "10")
+	if n := strings.Count(r.output, pluginExited); n < 5 || n > 8+5+2 {
+		t.Errorf("%d plugins ran for 50 accounts at 10 a plugin over 8 slots, with 2 failures; want 5 to 15", n)
+	}
 	if r.code != 75 {
 		t.Fatalf("exit %d, want 75 (one account to retry, one to fix); output:\n%s", r.code, r.output)
 	}
@@ -257,6 +265,9 @@ func TestSyncManyAccountsIsolatesFailures(t *testing.T) {
 	r = e.run("sync", "--accounts", list, "--parallel", "8")
 	if r.code != 78 || !strings.Contains(r.output, "49 ok, 0 to retry, 1 to fix") {
 		t.Fatalf("rerun exit %d, want 78 with 49 ok; output:\n%s", r.code, r.output)
+	}
+	if n := strings.Count(r.output, pluginExited); n != 50 {
+		t.Errorf("%d plugins ran for 50 accounts, want one each by default", n)
 	}
 	e.wantExact(append(others, quota))
 }

@@ -80,7 +80,8 @@ type Config struct {
 
 	// Many accounts (accounts.go, docs/accounts.md).
 	Accounts           string `env:"WXSYNC_ACCOUNTS" flag:"accounts" help:"Account list (JSON, docs/accounts.md): sync or check every account in it instead of WECHAT_APPID."`
-	Parallel           int    `env:"WXSYNC_PARALLEL, default=4" flag:"parallel" help:"With an account list: accounts synced at once, each slot one plugin reused across its accounts (1–256)."`
+	Parallel           int    `env:"WXSYNC_PARALLEL, default=4" flag:"parallel" help:"With an account list: accounts synced at once (1–256)."`
+	AccountsPerPlugin  int    `env:"WXSYNC_ACCOUNTS_PER_PLUGIN, default=1" flag:"accounts-per-plugin" help:"With an account list: accounts one plugin process syncs in a row before a fresh one starts (1–10000); 1, one plugin per account. A failed account always gets its plugin replaced."`
 	MaxInFlight        int    `env:"WXSYNC_MAX_IN_FLIGHT, default=32" flag:"max-in-flight" help:"With an account list: API calls in flight across all running accounts; each gets an equal share (at least 2: its list walk and one batchget)."`
 	Shard              string `env:"WXSYNC_SHARD" flag:"shard" help:"With an account list: I/N syncs only the accounts whose appid hashes to worker I of N (index/N: I from JOB_COMPLETION_INDEX)."`
 	CredentialsKey     string `env:"WXSYNC_CREDENTIALS_KEY" flag:"credentials-key" secret:"true" help:"32-byte key (64 hex digits or base64) sealing verify tickets and rotated refresh tokens in wxsync_credentials (AES-256-GCM). Needed by platform accounts. Prefer the environment or the file."`

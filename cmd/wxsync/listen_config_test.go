@@ -26,3 +26,30 @@ func TestValidateListenPlatformMode(t *testing.T) {
 		t.Fatalf("account mode in plain text needs neither key: %v", err)
 	}
 }
+
+// The account-list settings are checked in one place, each naming its
+// variable.
+func TestAccountsSettingsProblems(t *testing.T) {
+	ok := Config{Parallel: 4, AccountsPerPlugin: 1, MaxInFlight: 32}
+	if errs := ok.accountsProblems(); len(errs) != 0 {
+		t.Fatalf("the defaults: %v", errs)
+	}
+	for _, tc := range []struct {
+		mutate func(*Config)
+		says   string
+	}{
+		{func(c *Config) { c.Parallel = 0 }, "WXSYNC_PARALLEL 0: want 1 to 256"},
+		{func(c *Config) { c.Parallel = 257 }, "WXSYNC_PARALLEL 257: want 1 to 256"},
+		{func(c *Config) { c.AccountsPerPlugin = 0 }, "WXSYNC_ACCOUNTS_PER_PLUGIN 0: want 1 to 10000"},
+		{func(c *Config) { c.AccountsPerPlugin = 10001 }, "WXSYNC_ACCOUNTS_PER_PLUGIN 10001: want 1 to 10000"},
+		{func(c *Config) { c.MaxInFlight = 0 }, "WXSYNC_MAX_IN_FLIGHT 0: want at least 1"},
+		{func(c *Config) { c.Shard = "4/4" }, "4/4"},
+	} {
+		c := ok
+		tc.mutate(&c)
+		errs := c.accountsProblems()
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.says) {
+			t.Errorf("want one problem saying %q, got %v", tc.says, errs)
+		}
+	}
+}

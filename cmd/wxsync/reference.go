@@ -61,6 +61,7 @@ var referenceExamples = map[string]string{
 	"WXSYNC_LISTEN_PROFILES":      "false",
 	"WXSYNC_ACCOUNTS":             "/etc/wxsync/accounts.json",
 	"WXSYNC_PARALLEL":             "8",
+	"WXSYNC_ACCOUNTS_PER_PLUGIN":  "100",
 	"WXSYNC_MAX_IN_FLIGHT":        "64",
 	"WXSYNC_SHARD":                "2/4",
 	"WXSYNC_CREDENTIALS_KEY":      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",

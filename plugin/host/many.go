@@ -23,13 +23,17 @@ type ManyConfig struct {
 	// that account's run only, recorded with its kind.
 	Prepare func(ctx context.Context, a Account) (RunConfig, error)
 	// Launch starts a source; stop stops it. Each of the Parallel workers
-	// launches one when it first needs it and reuses it, one Read per
-	// account, for the accounts it runs after: a launch (a process, a
-	// handshake) costs more than a small account's sync. A worker stops
-	// its source when it runs out of accounts, and after an account whose
-	// run failed (the failure may have left the source broken), launching
-	// a new one for its next account.
+	// launches one when it needs it and runs up to AccountsPerSource
+	// accounts through it, one Read each, before it stops it and launches
+	// a new one. It also stops it after an account whose run failed (the
+	// failure may have left the source broken), and when it runs out of
+	// accounts.
 	Launch func(ctx context.Context) (src Source, stop func(), err error)
+	// AccountsPerSource is how many accounts in a row one source serves;
+	// 0 or 1: one source per account, the most isolation. More saves a
+	// launch (a process, a TLS handshake) per account, which costs more
+	// than a small account's whole sync.
+	AccountsPerSource int
 	// Dst receives every account's rows, cursors and run record.
 	Dst Destination
 	// Redact removes secrets from a run record's error text (nil: none).
@@ -147,6 +151,7 @@ type worker struct {
 	cfg  *ManyConfig
 	src  Source
 	stop func()
+	runs int // accounts run through src
 }
 
 // source returns the worker's source, launching one if it has none.
@@ -166,7 +171,7 @@ func (w *worker) retire() {
 	if w.stop != nil {
 		w.stop()
 	}
-	w.src, w.stop = nil, nil
+	w.src, w.stop, w.runs = nil, nil, 0
 }
 
 // runAccount runs and records one account.
@@ -179,7 +184,8 @@ func (w *worker) runAccount(ctx context.Context, a Account) AccountResult {
 		var src Source
 		if src, err = w.source(ctx); err == nil {
 			res.Report, err = Run(ctx, rc, src, w.cfg.Dst, nil)
-			if err != nil {
+			w.runs++
+			if err != nil || w.runs >= max(1, w.cfg.AccountsPerSource) {
 				w.retire()
 			}
 		}

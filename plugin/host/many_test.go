@@ -99,7 +99,7 @@ func TestRunManyIsolatesFailuresAndBoundsParallelism(t *testing.T) {
 	running, peak, launched, stopped := 0, 0, 0, 0
 	var sources []*accountSources
 	cfg := ManyConfig{
-		Parallel: parallel, Dst: dst,
+		Parallel: parallel, AccountsPerSource: 100, Dst: dst,
 		Prepare: func(_ context.Context, a Account) (RunConfig, error) {
 			if a.AppID == "wx07" {
 				return RunConfig{ID: "r-" + a.AppID}, kind.Mark(kind.Config, errors.New("secret_env not set"))
@@ -167,6 +167,36 @@ func TestRunManyIsolatesFailuresAndBoundsParallelism(t *testing.T) {
 	}
 	if c := sum.Count(); c[kind.None] != 9 || c[kind.Config] != 2 || c[kind.Temporary] != 1 {
 		t.Errorf("counts %v", c)
+	}
+}
+
+// By default each account gets a source of its own; with
+// AccountsPerSource, a source serves that many in a row.
+func TestRunManySourcesPerAccount(t *testing.T) {
+	for _, tc := range []struct{ per, wantLaunches int }{{0, 7}, {1, 7}, {3, 3}, {7, 1}} {
+		dst := &multiDest{dests: map[string]*fakeDest{}}
+		var accounts []Account
+		for i := range 7 {
+			accounts = append(accounts, Account{AppID: fmt.Sprintf("wx%d", i)})
+		}
+		launches, stops := 0, 0
+		var reads [][]string
+		cfg := ManyConfig{Parallel: 1, AccountsPerSource: tc.per, Dst: dst,
+			Prepare: func(_ context.Context, a Account) (RunConfig, error) {
+				return RunConfig{Streams: followers, SourceConfig: []byte(a.AppID)}, nil
+			},
+			Launch: func(context.Context) (Source, func(), error) {
+				launches++
+				src := &accountSources{t: t, dst: dst}
+				return src, func() { stops++; reads = append(reads, src.reads) }, nil
+			},
+		}
+		if sum := RunMany(context.Background(), cfg, accounts); sum.Kind() != kind.None {
+			t.Fatalf("per %d: kind %v", tc.per, sum.Kind())
+		}
+		if launches != tc.wantLaunches || stops != launches {
+			t.Errorf("AccountsPerSource %d: %d launches, %d stops; want %d each (reads %v)", tc.per, launches, stops, tc.wantLaunches, reads)
+		}
 	}
 }
 
