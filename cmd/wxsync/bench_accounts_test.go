@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxsync/wxsync/connector/wxsim"
+	"github.com/wxsync/wxsync/plugin/host"
 )
 
 // The accounts section of docs/benchmarks.md sits between these markers.
@@ -22,7 +24,7 @@ var (
 )
 
 // BenchmarkAccounts syncs 1,000 small accounts (1,000 followers each, with
-// their profiles) in one `wxsync sync --accounts`, 8 at once, twice (each
+// their profiles) in one `wxsync sync --accounts`, 4 at once (the default), twice (each
 // into an empty database): with 100 accounts a plugin, the configuration
 // the target is measured on, then with the default, one plugin per
 // account. It reports the wall time, the API calls and the host's peak
@@ -35,7 +37,7 @@ func BenchmarkAccounts(b *testing.B) {
 		fmt.Sscanf(s, "%d", &n)
 	}
 	var runs []accountsBench
-	for _, per := range benchAccountsPerPlugin {
+	for _, per := range benchAccountsPerPluginEnv() {
 		r := benchAccountsOnce(b, n, followers, per)
 		b.Logf("%d accounts × %d followers, %d a plugin: %.1f s, %d API calls, host peak RSS %.1f MiB, load before %.2f",
 			n, followers, per, r.wall.Seconds(), r.calls, benchMiB(r.peakKB), r.load)
@@ -55,8 +57,23 @@ func BenchmarkAccounts(b *testing.B) {
 // the targets hold on the first.
 var benchAccountsPerPlugin = []int{100, 1}
 
-// benchAccountsParallel is the benchmark's --parallel.
-const benchAccountsParallel = 8
+// benchAccountsPerPluginEnv is benchAccountsPerPlugin, or the one value of
+// WXSYNC_BENCH_ACCOUNTS_PER_PLUGIN.
+func benchAccountsPerPluginEnv() []int {
+	if v, err := strconv.Atoi(os.Getenv("WXSYNC_BENCH_ACCOUNTS_PER_PLUGIN")); err == nil && v > 0 {
+		return []int{v}
+	}
+	return benchAccountsPerPlugin
+}
+
+// benchAccountsParallel is the benchmark's --parallel
+// (WXSYNC_BENCH_ACCOUNTS_PARALLEL overrides it).
+func benchAccountsParallel() int {
+	if v, err := strconv.Atoi(os.Getenv("WXSYNC_BENCH_ACCOUNTS_PARALLEL")); err == nil && v > 0 {
+		return v
+	}
+	return host.DefaultParallel // ClickHouse, not the slots, bounds it: 8 measured slower than 4
+}
 
 // accountsBench is one measured `wxsync sync --accounts`.
 type accountsBench struct {
@@ -80,7 +97,7 @@ func benchAccountsOnce(b *testing.B, n, followers, perPlugin int) accountsBench 
 	r := accountsBench{perPlugin: perPlugin, load: benchLoadAvg()}
 	var out bytes.Buffer
 	cmd := exec.Command(filepath.Join(binDir, "wxsync"), "sync", "--accounts", list,
-		"--parallel", fmt.Sprint(benchAccountsParallel), "--accounts-per-plugin", fmt.Sprint(perPlugin))
+		"--parallel", fmt.Sprint(benchAccountsParallel()), "--accounts-per-plugin", fmt.Sprint(perPlugin))
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "WECHAT_API_BASE=" + e.api.URL, "CLICKHOUSE_DSN=" + e.dsn,
 		"WXSYNC_STREAMS=followers,users", "WXSYNC_LOG_LEVEL=" + cmp.Or(os.Getenv("WXSYNC_BENCH_LOG"), "warn")}, e.env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -132,7 +149,7 @@ func benchAccountsReport(n, followers int, runs []accountsBench) string {
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	p("on the machine above (wxsync %s).\n\n", benchRevision())
 	p("One `wxsync sync --accounts` of %s accounts of %s followers each (followers and users streams),\n", benchThousands(n), benchThousands(followers))
-	p("`--parallel %d`, into an empty database, once per `--accounts-per-plugin` value; wxsim (`Multi`) runs in the\n", benchAccountsParallel)
+	p("`--parallel %d`, into an empty database, once per `--accounts-per-plugin` value; wxsim (`Multi`) runs in the\n", benchAccountsParallel())
 	p("benchmark's process. The targets are measured with %d accounts a plugin; the default, one plugin per account,\n", runs[0].perPlugin)
 	p("pays a plugin launch (a process, its Go runtime, a mutual-TLS handshake) per account.\n\n")
 	p("| measure |")
