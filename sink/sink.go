@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -29,7 +30,15 @@ type Sink struct {
 	cluster *schema.Cluster
 	vmu     sync.Mutex
 	lastID  uint64 // last version or snapshot id handed out by this Sink
+	// stateFloor holds, per state key this Sink has read or written, the
+	// newest version it knows stored: SaveState then needs no read.
+	stateFloor map[stateKey]uint64
+	// versionReads counts SaveState's reads of a key's newest version.
+	versionReads atomic.Int64
 }
+
+// stateKey is one row key of wxsync_state.
+type stateKey struct{ appid, stream string }
 
 // Open parses cfg.DSN, connects to ClickHouse with the native protocol and
 // LZ4 compression, and pings it. Zero fields of cfg take their defaults.

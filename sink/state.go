@@ -64,8 +64,10 @@ func (s *Sink) LoadState(ctx context.Context, appid, stream string) (st State, o
 		return State{}, false, err
 	}
 	if len(rows) == 0 {
+		s.knowFloor(appid, stream, 0)
 		return State{}, false, nil
 	}
+	s.knowFloor(appid, stream, rows[0].Version)
 	st = rows[0].State
 	if st.SnapshotID == 0 && len(st.Cursor) == 0 {
 		return State{}, false, nil
@@ -78,6 +80,13 @@ func (s *Sink) LoadState(ctx context.Context, appid, stream string) (st State, o
 // and than every version this Sink handed out, so the last save wins even
 // within one second or nanosecond. A transient failure is retried like an
 // insert.
+//
+// The stored versions are read once per key and Sink: after this Sink has
+// loaded or saved the key, it knows the newest version (the one it read,
+// or wrote last) and saves without a read. A write by another process in
+// between is still outrun on one machine (versions are at least the time
+// in nanoseconds); one account's state has one writer at a time, which
+// the account list's shards ensure across machines.
 func (s *Sink) SaveState(ctx context.Context, appid, stream string, st State) error {
 	if err := checkKey(appid, stream); err != nil {
 		return fmt.Errorf("save state: %w", err)
@@ -90,15 +99,44 @@ func (s *Sink) SaveState(ctx context.Context, appid, stream string, st State) er
 	qmax := fmt.Sprintf("SELECT max(`version`) FROM %s.`%s` WHERE `appid` = ? AND `stream` = ?", s.qdb, StateTable)
 	qins := fmt.Sprintf("INSERT INTO %s.`%s` (%s)", s.qdb, StateTable, stateCols())
 	return s.retry(ctx, what, func(ctx context.Context) error {
-		var floor uint64
-		if err := s.conn.QueryRow(ctx, qmax, appid, stream).Scan(&floor); err != nil {
-			return fmt.Errorf("read state version: %w", err)
+		floor, known := s.floorOf(appid, stream)
+		if !known {
+			s.versionReads.Add(1)
+			if err := s.conn.QueryRow(ctx, qmax, appid, stream).Scan(&floor); err != nil {
+				return fmt.Errorf("read state version: %w", err)
+			}
 		}
-		return s.sendColumns(ctx, qins, []any{
+		version := s.nextID(floor)
+		if err := s.sendColumns(ctx, qins, []any{
 			[]string{appid}, []string{stream}, []uint64{st.SnapshotID}, []string{string(st.Cursor)},
-			[]time.Time{st.UpdatedAt}, []uint64{s.nextID(floor)},
-		})
+			[]time.Time{st.UpdatedAt}, []uint64{version},
+		}); err != nil {
+			return err
+		}
+		s.knowFloor(appid, stream, version)
+		return nil
 	})
+}
+
+// floorOf returns the newest stored version of the key that this Sink
+// knows, and whether it knows one.
+func (s *Sink) floorOf(appid, stream string) (uint64, bool) {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	v, ok := s.stateFloor[stateKey{appid, stream}]
+	return v, ok
+}
+
+// knowFloor records v as a stored version of the key; the newest one known
+// is kept.
+func (s *Sink) knowFloor(appid, stream string, v uint64) {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	if s.stateFloor == nil {
+		s.stateFloor = map[stateKey]uint64{}
+	}
+	k := stateKey{appid, stream}
+	s.stateFloor[k] = max(s.stateFloor[k], v)
 }
 
 // ResetState stores an empty state for (appid, stream): no snapshot, no

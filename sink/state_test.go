@@ -114,3 +114,56 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Error("SaveState with an empty appid succeeded")
 	}
 }
+
+// SaveState reads a key's newest version once per Sink: not at all after
+// LoadState, once for a key it never loaded. A save by another Sink in
+// between is still outrun: the last save wins.
+func TestSaveStateReadsVersionOncePerKey(t *testing.T) {
+	a := sinktest.Open(t, sink.Config{})
+	ctx := sinktest.Context(t)
+	b, err := sink.Open(ctx, sink.Config{DSN: sinktest.DSN(t, a.Database())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, err := sink.Open(ctx, sink.Config{DSN: sinktest.DSN(t, a.Database())}) // only looks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	save := func(s *sink.Sink, stream, cursor string) {
+		t.Helper()
+		if err := s.SaveState(ctx, "wxA", stream, sink.State{SnapshotID: 7, Cursor: []byte(cursor)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(stream, cursor string) {
+		t.Helper()
+		st, ok, err := c.LoadState(ctx, "wxA", stream)
+		if err != nil || !ok || string(st.Cursor) != cursor {
+			t.Fatalf("%s state = %q, %v, %v; want %q", stream, st.Cursor, ok, err, cursor)
+		}
+	}
+	if _, _, err := a.LoadState(ctx, "wxA", "followers"); err != nil {
+		t.Fatal(err)
+	}
+	save(a, "followers", "a1")
+	save(a, "followers", "a2")
+	if n := a.VersionReads(); n != 0 {
+		t.Fatalf("%d version reads after LoadState, want 0", n)
+	}
+	save(a, "users", "u1") // never loaded by a: one read
+	save(a, "users", "u2")
+	if n := a.VersionReads(); n != 1 {
+		t.Fatalf("%d version reads, want 1 (users, once)", n)
+	}
+	want("users", "u2")
+
+	save(b, "followers", "b1") // another writer, which reads the newest version
+	want("followers", "b1")
+	save(a, "followers", "a3") // a knows only its own "a2", yet wins
+	want("followers", "a3")
+	if n := b.VersionReads(); n != 1 {
+		t.Fatalf("b made %d version reads, want 1", n)
+	}
+}

@@ -89,6 +89,9 @@ type accountsBench struct {
 // perPlugin accounts a plugin, checks every account exact, and measures.
 func benchAccountsOnce(b *testing.B, n, followers, perPlugin int) accountsBench {
 	e := newManyEnv(b)
+	if os.Getenv("WXSYNC_BENCH_LOG_QUERIES") != "" {
+		e.dsn = benchLogQueries(e.dsn)
+	}
 	var entries []map[string]string
 	for i := range n {
 		entries = append(entries, e.addAccount(i, followers, "secret", func(o *wxsim.Options) { o.PageSize = wxsim.MaxPageSize }))
