@@ -9,12 +9,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -24,7 +22,6 @@ import (
 
 	"github.com/wxsync/wxsync/connector/wxsim"
 	"github.com/wxsync/wxsync/sink"
-	"github.com/wxsync/wxsync/sink/sinktest"
 )
 
 // Targets of issue 12, checked at benchScaleJudged sizes.
@@ -305,31 +302,7 @@ func benchWriteNative(path, appid string, ids []string, at uint32) error {
 // rows into a fresh wechat_followers table, and returns ClickHouse's own
 // account of it. The database is dropped before it returns.
 func benchNativeInsert(b *testing.B, e *env, path string, n int) (time.Duration, chStats) {
-	fs := sinktest.Open(b, sink.Config{})
-	db := fs.Database()
-	defer benchDropDatabase(b, e, db)
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	args, err := benchClientArgs()
-	if err != nil {
-		b.Fatal(err)
-	}
-	args = append(args, "--log_queries=1", "--query", "INSERT INTO `"+db+"`.wechat_followers (appid, snapshot_id, openid, fetched_at) FORMAT Native")
-	cmd := exec.Command("clickhouse-client", args...)
-	var out bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, &out, &out
-	benchWaitMerges(b, e)
-	start := time.Now()
-	err = cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		b.Fatalf("clickhouse-client: %v: %s", err, out.String())
-	}
-	benchWantRows(b, e, db, e.sim.Options().AppID, n)
-	return d, benchCHStats(b, e.sink, db, start)
+	return benchClientInsert(b, e, path, "Native", n, true)
 }
 
 // benchScaleReport renders BenchmarkScale's section of docs/benchmarks.md.

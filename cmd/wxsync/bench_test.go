@@ -447,10 +447,19 @@ func benchWriteTSV(b *testing.B, sim *wxsim.Server, n int) string {
 // rows into a fresh wechat_followers table. The database is dropped before
 // it returns.
 func benchInsertFloor(b *testing.B, e *env, tsv string, n int) time.Duration {
+	d, _ := benchClientInsert(b, e, tsv, "TabSeparated", n, false)
+	return d
+}
+
+// benchClientInsert times clickhouse-client inserting the file at path, in
+// format, of n rows into a fresh wechat_followers table, checks the rows,
+// and with stats returns ClickHouse's own account of it (the query logged).
+// The database is dropped before it returns.
+func benchClientInsert(b *testing.B, e *env, path, format string, n int, stats bool) (time.Duration, chStats) {
 	fs := sinktest.Open(b, sink.Config{})
 	db := fs.Database()
 	defer benchDropDatabase(b, e, db)
-	f, err := os.Open(tsv)
+	f, err := os.Open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -459,7 +468,10 @@ func benchInsertFloor(b *testing.B, e *env, tsv string, n int) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	args = append(args, "--query", "INSERT INTO `"+db+"`.wechat_followers (appid, snapshot_id, openid, fetched_at) FORMAT TabSeparated")
+	if stats {
+		args = append(args, "--log_queries=1")
+	}
+	args = append(args, "--query", "INSERT INTO `"+db+"`.wechat_followers (appid, snapshot_id, openid, fetched_at) FORMAT "+format)
 	cmd := exec.Command("clickhouse-client", args...)
 	var out bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, &out, &out
@@ -471,7 +483,10 @@ func benchInsertFloor(b *testing.B, e *env, tsv string, n int) time.Duration {
 		b.Fatalf("clickhouse-client: %v: %s", err, out.String())
 	}
 	benchWantRows(b, e, db, e.sim.Options().AppID, n)
-	return d
+	if !stats {
+		return d, chStats{}
+	}
+	return d, benchCHStats(b, e.sink, db, start)
 }
 
 // benchDropDatabase drops db now rather than when the benchmark ends, so
