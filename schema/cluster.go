@@ -3,7 +3,6 @@ package schema
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -35,12 +34,6 @@ type Cluster struct {
 	Replica string
 }
 
-var (
-	clusterRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	// A ZooKeeper path or replica name goes into a quoted literal: no quote,
-	// backslash or control character.
-	templateRE = regexp.MustCompile(`^[^'\\\x00-\x1f]{1,512}$`)
-)
 
 // WithDefaults returns c with an empty ZKPath and Replica defaulted.
 func (c Cluster) WithDefaults() Cluster {
@@ -59,15 +52,15 @@ func (c Cluster) WithDefaults() Cluster {
 func (c Cluster) Validate() error {
 	c = c.WithDefaults()
 	var errs []error
-	if !clusterRE.MatchString(c.Name) {
+	if !isClusterName(c.Name) {
 		errs = append(errs, fmt.Errorf("cluster name %q: want letters, digits, _, . and -", c.Name))
 	}
-	if !templateRE.MatchString(c.ZKPath) || !strings.HasPrefix(c.ZKPath, "/") {
+	if !isTemplate(c.ZKPath) || !strings.HasPrefix(c.ZKPath, "/") {
 		errs = append(errs, fmt.Errorf("ZooKeeper path %q: want an absolute path without quotes or backslashes", c.ZKPath))
 	} else if !strings.Contains(c.ZKPath, "{table}") {
 		errs = append(errs, fmt.Errorf("ZooKeeper path %q must contain {table}: every table needs a path of its own", c.ZKPath))
 	}
-	if !templateRE.MatchString(c.Replica) {
+	if !isTemplate(c.Replica) {
 		errs = append(errs, fmt.Errorf("replica name %q: want no quotes or backslashes", c.Replica))
 	}
 	return errors.Join(errs...)

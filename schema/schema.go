@@ -2,7 +2,6 @@ package schema
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -258,12 +257,10 @@ func ColumnType(t arrow.DataType) (string, error) {
 	return "", fmt.Errorf("no ClickHouse type for Arrow type %s", t)
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
-
 // Ident validates a ClickHouse identifier and returns it back-quoted. Only
 // plain identifiers are accepted, so quoting never has to escape anything.
 func Ident(name string) (string, error) {
-	if !identRE.MatchString(name) {
+	if !isIdent(name) {
 		return "", fmt.Errorf("invalid identifier %q: want letters, digits and _ (not starting with a digit), at most 128", name)
 	}
 	return "`" + name + "`", nil
