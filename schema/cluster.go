@@ -34,7 +34,6 @@ type Cluster struct {
 	Replica string
 }
 
-
 // WithDefaults returns c with an empty ZKPath and Replica defaulted.
 func (c Cluster) WithDefaults() Cluster {
 	if c.ZKPath == "" {
