@@ -27,7 +27,9 @@ type ManyConfig struct {
 	// accounts through it, one Read each, before it stops it and launches
 	// a new one. It also stops it after an account whose run failed (the
 	// failure may have left the source broken), and when it runs out of
-	// accounts.
+	// accounts. When a source is to be stopped after the account it
+	// runs, its worker launches the next account's source meanwhile (on
+	// another goroutine); Launch is called from several goroutines.
 	Launch func(ctx context.Context) (src Source, stop func(), err error)
 	// AccountsPerSource is how many accounts in a row one source serves;
 	// 0 or 1: one source per account, the most isolation. More saves a
@@ -117,53 +119,130 @@ func RunMany(ctx context.Context, cfg ManyConfig, accounts []Account) Summary {
 		parallel = DefaultParallel
 	}
 	results := make([]AccountResult, len(accounts))
-	next := make(chan int)
+	q := &queue{n: len(accounts)}
 	var wg sync.WaitGroup
 	for range min(parallel, len(accounts)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			w := &worker{cfg: &cfg}
-			defer w.retire()
-			for i := range next {
-				results[i] = w.runAccount(ctx, accounts[i])
-			}
+			w.loop(ctx, q, accounts, results)
 		}()
 	}
-	for i, a := range accounts {
-		if ctx.Err() != nil {
-			results[i] = AccountResult{Account: a, Err: ErrNotStarted}
-			continue
-		}
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			results[i] = AccountResult{Account: a, Err: ErrNotStarted}
-		}
-	}
-	close(next)
 	wg.Wait()
+	for i := q.taken(); i < len(accounts); i++ {
+		results[i] = AccountResult{Account: accounts[i], Err: ErrNotStarted}
+	}
 	return Summary{Results: results}
 }
 
-// worker is one of RunMany's goroutines with the source it reuses.
-type worker struct {
-	cfg  *ManyConfig
-	src  Source
-	stop func()
-	runs int // accounts run through src
+// queue hands out the indexes of the accounts, in order, until ctx is
+// cancelled.
+type queue struct {
+	mu   sync.Mutex
+	next int
+	n    int
 }
 
-// source returns the worker's source, launching one if it has none.
+// take returns the next index; ok is false when none is left or ctx is
+// cancelled.
+func (q *queue) take(ctx context.Context) (i int, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if ctx.Err() != nil || q.next >= q.n {
+		return 0, false
+	}
+	q.next++
+	return q.next - 1, true
+}
+
+// taken is how many indexes were handed out.
+func (q *queue) taken() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.next
+}
+
+// worker is one of RunMany's goroutines with the source it reuses, and
+// the source it is launching for its next account.
+type worker struct {
+	cfg   *ManyConfig
+	src   Source
+	stop  func()
+	runs  int           // accounts run through src
+	spare chan launched // a launch under way (nil: none)
+}
+
+// launched is a finished Launch.
+type launched struct {
+	src  Source
+	stop func()
+	err  error
+}
+
+// loop runs the accounts it takes from q, writing their results. When the
+// source of the account it is about to run will be stopped after it
+// (AccountsPerSource reached), it takes the next account at once, if any,
+// and launches that account's source while this one runs: a launch (a
+// process start and a TLS handshake) costs about as much as a small
+// account's sync. So a worker may hold two sources for a moment; it never
+// runs two accounts at once, and launches no source that no account uses
+// (but one after a failed run, which stops the source). An account taken
+// ahead is not started if ctx is cancelled meanwhile.
+func (w *worker) loop(ctx context.Context, q *queue, accounts []Account, results []AccountResult) {
+	defer w.close()
+	i, ok := q.take(ctx)
+	for ok {
+		if ctx.Err() != nil {
+			results[i] = AccountResult{Account: accounts[i], Err: ErrNotStarted}
+			break
+		}
+		claimed := false
+		var j int
+		ahead := func() {
+			if j, claimed = q.take(ctx); claimed {
+				w.launchSpare(ctx)
+			}
+		}
+		results[i] = w.runAccount(ctx, accounts[i], ahead)
+		if claimed {
+			i = j
+		} else {
+			i, ok = q.take(ctx)
+		}
+	}
+}
+
+// source returns the worker's source: the one it has, the spare launched
+// ahead, or a new one.
 func (w *worker) source(ctx context.Context) (Source, error) {
 	if w.src == nil {
-		src, stop, err := w.cfg.Launch(ctx)
-		if err != nil {
-			return nil, err
+		var l launched
+		if w.spare != nil {
+			l, w.spare = <-w.spare, nil
+		} else {
+			l.src, l.stop, l.err = w.cfg.Launch(ctx)
 		}
-		w.src, w.stop = src, stop
+		if l.err != nil {
+			return nil, l.err
+		}
+		w.src, w.stop = l.src, l.stop
 	}
 	return w.src, nil
+}
+
+// launchSpare starts launching the source the next account will use.
+func (w *worker) launchSpare(ctx context.Context) {
+	if w.spare != nil {
+		return
+	}
+	ch := make(chan launched, 1)
+	w.spare = ch
+	go func() {
+		var l launched
+		l.src, l.stop, l.err = w.cfg.Launch(ctx)
+		ch <- l
+	}()
 }
 
 // retire stops the worker's source, if it has one.
@@ -174,8 +253,21 @@ func (w *worker) retire() {
 	w.src, w.stop, w.runs = nil, nil, 0
 }
 
-// runAccount runs and records one account.
-func (w *worker) runAccount(ctx context.Context, a Account) AccountResult {
+// close stops the worker's sources, the spare included.
+func (w *worker) close() {
+	w.retire()
+	if w.spare != nil {
+		if l := <-w.spare; l.err == nil {
+			l.stop()
+		}
+		w.spare = nil
+	}
+}
+
+// runAccount runs and records one account. Once it has the account's
+// source, and that source is to be stopped after this account, it calls
+// ahead, which may start the next account's launch.
+func (w *worker) runAccount(ctx context.Context, a Account, ahead func()) AccountResult {
 	res := AccountResult{Account: a, Started: true}
 	started := time.Now()
 	rc, err := w.cfg.Prepare(ctx, a)
@@ -183,6 +275,9 @@ func (w *worker) runAccount(ctx context.Context, a Account) AccountResult {
 	if err == nil {
 		var src Source
 		if src, err = w.source(ctx); err == nil {
+			if w.runs+1 >= max(1, w.cfg.AccountsPerSource) {
+				ahead()
+			}
 			res.Report, err = Run(ctx, rc, src, w.cfg.Dst, nil)
 			w.runs++
 			if err != nil || w.runs >= max(1, w.cfg.AccountsPerSource) {

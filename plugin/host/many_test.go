@@ -179,6 +179,7 @@ func TestRunManySourcesPerAccount(t *testing.T) {
 		for i := range 7 {
 			accounts = append(accounts, Account{AppID: fmt.Sprintf("wx%d", i)})
 		}
+		var mu sync.Mutex
 		launches, stops := 0, 0
 		var reads [][]string
 		cfg := ManyConfig{Parallel: 1, AccountsPerSource: tc.per, Dst: dst,
@@ -186,9 +187,11 @@ func TestRunManySourcesPerAccount(t *testing.T) {
 				return RunConfig{Streams: followers, SourceConfig: []byte(a.AppID)}, nil
 			},
 			Launch: func(context.Context) (Source, func(), error) {
+				mu.Lock()
+				defer mu.Unlock()
 				launches++
 				src := &accountSources{t: t, dst: dst}
-				return src, func() { stops++; reads = append(reads, src.reads) }, nil
+				return src, func() { mu.Lock(); stops++; reads = append(reads, src.reads); mu.Unlock() }, nil
 			},
 		}
 		if sum := RunMany(context.Background(), cfg, accounts); sum.Kind() != kind.None {
@@ -200,20 +203,79 @@ func TestRunManySourcesPerAccount(t *testing.T) {
 	}
 }
 
-func TestRunManyCancelledStartsNoMore(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+// waitingSource is a Source whose Read of account first waits until gate
+// is closed (failing the test after a minute).
+type waitingSource struct {
+	Source
+	t       *testing.T
+	account string
+	gate    <-chan struct{}
+}
+
+func (w waitingSource) Read(ctx context.Context, config []byte, states []plugin.StreamState, h plugin.Host) (plugin.Messages, error) {
+	if string(config) == w.account {
+		select {
+		case <-w.gate:
+		case <-time.After(time.Minute):
+			w.t.Errorf("%s: the next account's source was not launched while this one ran", w.account)
+		}
+	}
+	return w.Source.Read(ctx, config, states, h)
+}
+
+// With one account a source, the next account's source is launched while
+// the current account runs, and no launch goes unused.
+func TestRunManyLaunchesTheNextSourceAhead(t *testing.T) {
 	dst := &multiDest{dests: map[string]*fakeDest{}}
-	accounts := []Account{{AppID: "wxA"}, {AppID: "wxB"}, {AppID: "wxC"}}
+	accounts := []Account{{AppID: "wx0"}, {AppID: "wx1"}, {AppID: "wx2"}}
+	second := make(chan struct{})
+	var mu sync.Mutex
+	launches, stops := 0, 0
 	cfg := ManyConfig{Parallel: 1, Dst: dst,
 		Prepare: func(_ context.Context, a Account) (RunConfig, error) {
 			return RunConfig{Streams: followers, SourceConfig: []byte(a.AppID)}, nil
 		},
 		Launch: func(context.Context) (Source, func(), error) {
-			return &accountSources{t: t, dst: dst}, func() {}, nil
+			mu.Lock()
+			defer mu.Unlock()
+			launches++
+			if launches == 2 {
+				close(second)
+			}
+			src := waitingSource{Source: &accountSources{t: t, dst: dst}, t: t, account: "wx0", gate: second}
+			return src, func() { mu.Lock(); stops++; mu.Unlock() }, nil
+		},
+	}
+	if sum := RunMany(context.Background(), cfg, accounts); sum.Kind() != kind.None {
+		t.Fatalf("kind %v", sum.Kind())
+	}
+	if launches != 3 || stops != 3 {
+		t.Errorf("%d launches, %d stops; want 3 each (one per account, none wasted)", launches, stops)
+	}
+}
+
+func TestRunManyCancelledStartsNoMore(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	dst := &multiDest{dests: map[string]*fakeDest{}}
+	accounts := []Account{{AppID: "wxA"}, {AppID: "wxB"}, {AppID: "wxC"}}
+	var mu sync.Mutex
+	launches, stops := 0, 0
+	cfg := ManyConfig{Parallel: 1, Dst: dst,
+		Prepare: func(_ context.Context, a Account) (RunConfig, error) {
+			return RunConfig{Streams: followers, SourceConfig: []byte(a.AppID)}, nil
+		},
+		Launch: func(context.Context) (Source, func(), error) {
+			mu.Lock()
+			defer mu.Unlock()
+			launches++
+			return &accountSources{t: t, dst: dst}, func() { mu.Lock(); stops++; mu.Unlock() }, nil
 		},
 		Done: func(AccountResult) { cancel() },
 	}
 	sum := RunMany(ctx, cfg, accounts)
+	if stops != launches {
+		t.Errorf("%d sources launched, %d stopped: a source launched ahead for an account never started must be stopped too", launches, stops)
+	}
 	started := 0
 	for _, r := range sum.Results {
 		if r.Started {
