@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -30,8 +31,9 @@ type ClientConfig struct {
 	Logger hclog.Logger
 	// Checksum, when set, is the SHA-256 the binary must have.
 	Checksum []byte
-	// AutoMTLS secures the host–plugin connection with one-off certificates.
-	AutoMTLS bool
+	// TLS, when set, secures the host–plugin connection and its broker
+	// with mutual TLS (see Credentials); nil: no TLS.
+	TLS *Credentials
 	// Env, when not nil, is the plugin's whole environment (go-plugin adds
 	// its handshake variables); nil passes the host's environment on.
 	Env []string
@@ -62,7 +64,6 @@ func Launch(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:           cfg.Logger,
-		AutoMTLS:         cfg.AutoMTLS,
 		SkipHostEnv:      cfg.Env != nil,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes),
@@ -70,6 +71,19 @@ func Launch(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.Checksum != nil {
 		gcfg.SecureConfig = &goplugin.SecureConfig{Checksum: cfg.Checksum, Hash: sha256.New()}
+	}
+	if cfg.TLS != nil {
+		r, err := cfg.TLS.pipe()
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close() // the plugin holds its own copy once started
+		if cmd.Env == nil {
+			cmd.Env, gcfg.SkipHostEnv = os.Environ(), true
+		}
+		cmd.Env = append(cmd.Env, EnvTLSFD+"="+strconv.Itoa(tlsFD))
+		cmd.ExtraFiles = []*os.File{r}
+		gcfg.TLSConfig = cfg.TLS.hostConfig()
 	}
 	gp := goplugin.NewClient(gcfg)
 	rpc, err := gp.Client()

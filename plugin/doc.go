@@ -1,7 +1,8 @@
 // Package plugin is the protocol between the wxsync host and a source
 // plugin: the go-plugin handshake and gRPC glue, the Go interface a source
 // implements, the host's client for it, typed errors, and the Arrow IPC
-// framing of record batches and schemas.
+// framing of record batches and schemas, and the mutual TLS between the
+// two processes (Credentials).
 //
 // The wire messages are defined once, in pb/source.proto.
 //

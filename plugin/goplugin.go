@@ -121,11 +121,14 @@ func (h *hostClient) KeepRefreshToken(ctx context.Context, appid, refreshToken s
 }
 
 // Serve serves src as a go-plugin gRPC plugin on this process's stdio
-// handshake. It returns when the host goes away.
+// handshake, with mutual TLS when the host passed credentials (EnvTLSFD;
+// unreadable ones end the plugin before it serves). It returns when the
+// host goes away.
 func Serve(src Source) {
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake(),
 		Plugins:         goplugin.PluginSet{Name: &grpcPlugin{impl: src}},
+		TLSProvider:     pluginTLS,
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
 			return grpc.NewServer(opts...)

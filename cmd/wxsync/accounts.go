@@ -80,6 +80,7 @@ type accountsRun struct {
 	sealer   *host.Sealer
 	sink     *sink.Sink
 	plugin   string
+	tls      *plugin.Credentials // every plugin's, when WXSYNC_PLUGIN_MTLS
 	secrets  []string
 }
 
@@ -103,6 +104,11 @@ func newAccountsRun(ctx context.Context, cfg Config, stderr io.Writer) (*account
 	}
 	if a.plugin, err = host.FindPlugin(cfg.Plugin); err != nil {
 		return nil, err
+	}
+	if cfg.PluginMTLS {
+		if a.tls, err = plugin.NewCredentials(); err != nil {
+			return nil, err
+		}
 	}
 	if a.sink, err = openSink(ctx, cfg, a.log); err != nil {
 		return nil, err
@@ -146,7 +152,7 @@ func (a *accountsRun) holdsSecret(v string) bool {
 // launch starts one plugin (for WXSYNC_ACCOUNTS_PER_PLUGIN accounts in a row).
 func (a *accountsRun) launch(ctx context.Context) (host.Source, func(), error) {
 	sum, _ := hexSum(a.cfg.PluginSHA256)
-	src, err := host.Launch(ctx, host.LaunchConfig{Path: a.plugin, SHA256: sum, MTLS: a.cfg.PluginMTLS, Logger: a.hlog, Environ: a.pluginEnv()})
+	src, err := host.Launch(ctx, host.LaunchConfig{Path: a.plugin, SHA256: sum, MTLS: a.cfg.PluginMTLS, Credentials: a.tls, Logger: a.hlog, Environ: a.pluginEnv()})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -58,7 +58,7 @@ type Config struct {
 	FullRefresh      bool          `env:"WXSYNC_FULL_REFRESH, default=false" flag:"full-refresh" help:"Fetch every follower's profile, however fresh."`
 	Plugin           string        `env:"WXSYNC_PLUGIN" flag:"plugin" help:"Path of the wxsync-source-wechat plugin; default: beside the wxsync binary."`
 	PluginSHA256     string        `env:"WXSYNC_PLUGIN_SHA256" flag:"plugin-sha256" help:"SHA-256 (hex) the plugin binary must have; a mismatch refuses to run it (exit 78). Empty: not checked."`
-	PluginMTLS       bool          `env:"WXSYNC_PLUGIN_MTLS, default=true" flag:"plugin-mtls" help:"Secure the host–plugin gRPC connection (and its broker) with one-off mutual TLS certificates."`
+	PluginMTLS       bool          `env:"WXSYNC_PLUGIN_MTLS, default=true" flag:"plugin-mtls" help:"Secure the host–plugin gRPC connection (and its broker) with mutual TLS: Ed25519 certificates made by the host for this process only, handed to the plugin through a pipe."`
 	LogLevel         string        `env:"WXSYNC_LOG_LEVEL, default=info" flag:"log-level" help:"debug, info, warn or error."`
 	LogFormat        string        `env:"WXSYNC_LOG_FORMAT, default=text" flag:"log-format" help:"text or json."`
 	ProgressInterval time.Duration `env:"WXSYNC_PROGRESS_INTERVAL, default=5s" flag:"progress-interval" help:"When stderr is not a terminal, how often a progress line is logged per stream (on a terminal, bars are drawn instead)."`

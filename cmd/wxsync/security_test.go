@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/wxsync/wxsync/connector/wxsim"
+	"github.com/wxsync/wxsync/plugin"
 	"github.com/wxsync/wxsync/plugin/host"
 	"github.com/wxsync/wxsync/sink"
 )
@@ -159,8 +160,11 @@ func TestSecurityPluginEnvironment(t *testing.T) {
 			t.Errorf("the plugin's environment holds %q", bad)
 		}
 	}
-	if !strings.Contains(env, "PLUGIN_CLIENT_CERT=") {
-		t.Error("the plugin got no client certificate: mTLS is not on by default")
+	if !strings.Contains(env, plugin.EnvTLSFD+"=3") {
+		t.Error("the plugin got no TLS credentials: mTLS is not on by default")
+	}
+	if strings.Contains(env, "PRIVATE KEY") || strings.Contains(env, "CERTIFICATE") {
+		t.Error("the plugin's environment holds its TLS credentials; they go through a pipe")
 	}
 	e.wantCurrent()
 }
@@ -207,7 +211,7 @@ func TestSecurityPluginChecksum(t *testing.T) {
 
 // TestSecurityPluginMTLS: a sync of followers and users (whose NeedProfiles
 // calls go back to the host through go-plugin's broker) is exact with
-// AutoMTLS on and off.
+// mutual TLS on and off.
 func TestSecurityPluginMTLS(t *testing.T) {
 	for _, on := range []string{"true", "false"} {
 		t.Run("mtls="+on, func(t *testing.T) {

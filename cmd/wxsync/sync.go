@@ -82,8 +82,8 @@ func (s *syncRun) sync(ctx context.Context, hlog hclogLogger, stderr io.Writer, 
 
 // launchPlugin starts the plugin at path the way cfg says: its SHA-256
 // checked first when WXSYNC_PLUGIN_SHA256 is set (a mismatch is a
-// configuration error, exit 78, and the binary is not run), under one-off
-// mutual TLS when WXSYNC_PLUGIN_MTLS, with an environment without the
+// configuration error, exit 78, and the binary is not run), under mutual
+// TLS when WXSYNC_PLUGIN_MTLS (plugin.Credentials), with an environment without the
 // host's secrets.
 func launchPlugin(ctx context.Context, cfg Config, path string, hlog hclogLogger) (*plugin.Client, error) {
 	sum, _ := hex.DecodeString(cfg.PluginSHA256) // validated by Config.Validate; empty: not checked

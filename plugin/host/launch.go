@@ -46,9 +46,14 @@ type LaunchConfig struct {
 	// SHA256, when set, is the SHA-256 the binary must have: a mismatch
 	// is a kind.Config error and the binary is not run.
 	SHA256 []byte
-	// MTLS secures the gRPC connection and its broker with one-off mutual
-	// TLS certificates.
+	// MTLS secures the gRPC connection and its broker with mutual TLS,
+	// with Credentials, or with credentials made for this launch when
+	// Credentials is nil.
 	MTLS bool
+	// Credentials are the host process's plugin TLS credentials
+	// (plugin.NewCredentials): made once, they spare every launch the
+	// making of keys.
+	Credentials *plugin.Credentials
 	// Logger receives the plugin's log lines.
 	Logger hclog.Logger
 	// Environ is the host's environment; the plugin gets it without the
@@ -63,8 +68,18 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*plugin.Client, error) {
 	if len(sum) == 0 {
 		sum = nil
 	}
+	creds := cfg.Credentials
+	if cfg.MTLS && creds == nil {
+		var err error
+		if creds, err = plugin.NewCredentials(); err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.MTLS {
+		creds = nil
+	}
 	src, err := plugin.Launch(ctx, plugin.ClientConfig{
-		Path: cfg.Path, Logger: cfg.Logger, Checksum: sum, AutoMTLS: cfg.MTLS, Env: PluginEnv(cfg.Environ),
+		Path: cfg.Path, Logger: cfg.Logger, Checksum: sum, TLS: creds, Env: PluginEnv(cfg.Environ),
 	})
 	if errors.Is(err, plugin.ErrChecksumMismatch) {
 		return nil, kind.Mark(kind.Config, err)
