@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -121,17 +122,22 @@ func (h *hostClient) KeepRefreshToken(ctx context.Context, appid, refreshToken s
 }
 
 // Serve serves src as a go-plugin gRPC plugin on this process's stdio
-// handshake, with mutual TLS when the host passed credentials (EnvTLSFD;
-// unreadable ones end the plugin before it serves). It returns when the
-// host goes away.
-func Serve(src Source) {
+// handshake, with mutual TLS when the host passed credentials (EnvTLSFD).
+// It returns when the host goes away, or at once with the error when the
+// credentials the host named cannot be read: then it never serves.
+func Serve(src Source) error {
+	tlsConfig, err := pluginTLS()
+	if err != nil {
+		return err
+	}
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake(),
 		Plugins:         goplugin.PluginSet{Name: &grpcPlugin{impl: src}},
-		TLSProvider:     pluginTLS,
+		TLSProvider:     func() (*tls.Config, error) { return tlsConfig, nil },
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
 			return grpc.NewServer(opts...)
 		},
 	})
+	return nil
 }

@@ -17,7 +17,10 @@ import (
 func main() {
 	level := new(slog.LevelVar) // the host's level arrives with each request
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: hclogKeys}))
-	plugin.Serve(source.New(log, level))
+	if err := plugin.Serve(source.New(log, level)); err != nil {
+		log.Error("not serving", "error", err)
+		os.Exit(1)
+	}
 }
 
 // hclogKeys renames slog's top-level keys to the ones go-plugin parses

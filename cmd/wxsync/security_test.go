@@ -6,10 +6,12 @@ package main
 // TLS and a password to a ClickHouse server of the test's own.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -384,5 +386,33 @@ func TestSecurityClickHouseTLS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A plugin told to read TLS credentials that it cannot read exits 1
+// without serving: no handshake line, so no host can talk to it in clear.
+func TestSecurityPluginWithoutItsCredentials(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close() // an empty pipe: not the three PEM blocks
+	defer r.Close()
+	cookie := plugin.Handshake()
+	cmd := exec.Command(filepath.Join(binDir, host.PluginBinary))
+	cmd.Env = []string{cookie.MagicCookieKey + "=" + cookie.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1", plugin.EnvTLSFD + "=3"}
+	cmd.ExtraFiles = []*os.File{r}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("the plugin ended with %v, want exit 1\nstderr: %s", err, stderr.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("the plugin printed a handshake line: %q", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "TLS credentials") {
+		t.Errorf("the plugin did not say why it stopped: %s", stderr.String())
 	}
 }
