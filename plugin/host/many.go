@@ -266,12 +266,15 @@ func (w *worker) close() {
 
 // runAccount runs and records one account. Once it has the account's
 // source, and that source is to be stopped after this account, it calls
-// ahead, which may start the next account's launch.
+// ahead, which may start the next account's launch. A source to be
+// stopped is stopped while the run's record is written, and gone before
+// runAccount returns.
 func (w *worker) runAccount(ctx context.Context, a Account, ahead func()) AccountResult {
 	res := AccountResult{Account: a, Started: true}
 	started := time.Now()
 	rc, err := w.cfg.Prepare(ctx, a)
 	rc.AppID = a.AppID
+	var stopped <-chan struct{}
 	if err == nil {
 		var src Source
 		if src, err = w.source(ctx); err == nil {
@@ -281,15 +284,33 @@ func (w *worker) runAccount(ctx context.Context, a Account, ahead func()) Accoun
 			res.Report, err = Run(ctx, rc, src, w.cfg.Dst, nil)
 			w.runs++
 			if err != nil || w.runs >= max(1, w.cfg.AccountsPerSource) {
-				w.retire()
+				stopped = w.retireAsync()
 			}
 		}
 	}
 	res.Err = err
 	res.Record = NewRecord(rc, started, res.Report, err, w.cfg.Redact)
 	res.RecordErr = WriteRecord(ctx, w.cfg.Dst, res.Record)
+	if stopped != nil {
+		<-stopped
+	}
 	if w.cfg.Done != nil {
 		w.cfg.Done(res)
 	}
 	return res
+}
+
+// retireAsync stops the worker's source on another goroutine; the
+// channel is closed when it is stopped.
+func (w *worker) retireAsync() <-chan struct{} {
+	done := make(chan struct{})
+	stop := w.stop
+	w.src, w.stop, w.runs = nil, nil, 0
+	go func() {
+		defer close(done)
+		if stop != nil {
+			stop()
+		}
+	}()
+	return done
 }
