@@ -31,9 +31,9 @@ type Sink struct {
 	vmu     sync.Mutex
 	lastID  uint64 // last version or snapshot id handed out by this Sink
 	// stateFloor holds, per state key this Sink has read or written, the
-	// newest version it knows stored: SaveState then needs no read.
+	// newest version it knows stored: SaveStates then needs no read.
 	stateFloor map[stateKey]uint64
-	// versionReads counts SaveState's reads of a key's newest version.
+	// versionReads counts SaveStates' queries of keys' newest versions.
 	versionReads atomic.Int64
 }
 
