@@ -30,6 +30,9 @@ type Sink struct {
 	cluster *schema.Cluster
 	vmu     sync.Mutex
 	lastID  uint64 // last version or snapshot id handed out by this Sink
+	// snapFloorKnown: lastID is at least every snapshot id that was
+	// stored when this Sink began its first snapshot (BeginSnapshot).
+	snapFloorKnown bool
 	// stateFloor holds, per state key this Sink has read or written, the
 	// newest version it knows stored: SaveStates then needs no read.
 	stateFloor map[stateKey]uint64
