@@ -25,12 +25,29 @@ import (
 
 // event is one call the destination received.
 type event struct {
-	op     string // insert, save, begin, complete
-	stream string
+	op     string   // insert, save, begin, complete
+	stream string   // all but save
 	keys   []string // insert: the rows' keys
-	cursor string   // save: the cursor
-	snap   uint64   // save: the snapshot id (a save of none and no cursor clears)
+	saves  []saved  // save: the states, one write
 	failed bool
+}
+
+// saved is one state of a SaveStates.
+type saved struct {
+	stream string
+	cursor string
+	snap   uint64 // the snapshot id (a save of none and no cursor clears)
+}
+
+func (v saved) String() string {
+	switch {
+	case v.cursor != "":
+		return v.stream + " " + v.cursor
+	case v.snap != 0:
+		return fmt.Sprintf("%s snapshot %d", v.stream, v.snap)
+	default:
+		return v.stream + " clear"
+	}
 }
 
 func (e event) String() string {
@@ -39,14 +56,11 @@ func (e event) String() string {
 	case "insert":
 		s += " [" + strings.Join(e.keys, " ") + "]"
 	case "save":
-		switch {
-		case e.cursor != "":
-			s += " " + e.cursor
-		case e.snap != 0:
-			s += fmt.Sprintf(" snapshot %d", e.snap)
-		default:
-			s += " clear"
+		var parts []string
+		for _, v := range e.saves {
+			parts = append(parts, v.String())
 		}
+		s = e.op + " " + strings.Join(parts, " + ")
 	}
 	if e.failed {
 		s += " FAILED"
@@ -64,6 +78,7 @@ type fakeDest struct {
 	snaps  uint64
 	fresh  map[string]bool // FreshProfiles' answer
 	runs   []sink.Run
+	loads  int // LoadStates calls
 	// failInsert and failSave, when set, fail the calls they return an
 	// error for; a failed insert stores nothing.
 	failInsert func(stream string, keys []string) error
@@ -75,7 +90,7 @@ func newFakeDest() *fakeDest {
 	return &fakeDest{state: map[string]sink.State{}, raw: map[string]int{}, tables: map[string]map[string]bool{}, attempted: map[string]chan struct{}{}}
 }
 
-// saveAttempted returns a channel closed once a SaveState of stream with
+// saveAttempted returns a channel closed once a save of stream with
 // cursor has been attempted (whether it failed or not).
 func (d *fakeDest) saveAttempted(stream, cursor string) chan struct{} {
 	d.mu.Lock()
@@ -88,31 +103,52 @@ func (d *fakeDest) saveAttempted(stream, cursor string) chan struct{} {
 	return ch
 }
 
-func (d *fakeDest) LoadState(_ context.Context, _, stream string) (sink.State, bool, error) {
+// LoadStates logs no event (every run starts with one): see loads.
+func (d *fakeDest) LoadStates(_ context.Context, _ string, streams []string) (map[string]sink.State, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st, ok := d.state[stream]
-	return st, ok, nil
+	d.loads++
+	out := map[string]sink.State{}
+	for _, stream := range streams {
+		if st, ok := d.state[stream]; ok && (st.SnapshotID != 0 || len(st.Cursor) > 0) {
+			out[stream] = st
+		}
+	}
+	return out, nil
 }
 
-func (d *fakeDest) SaveState(_ context.Context, _, stream string, st sink.State) error {
-	ch := d.saveAttempted(stream, string(st.Cursor))
+// SaveStates logs one event, and saves all the states or (failSave
+// failing one) none.
+func (d *fakeDest) SaveStates(_ context.Context, _ string, states []sink.StreamState) error {
+	var chs []chan struct{}
+	for _, st := range states {
+		chs = append(chs, d.saveAttempted(st.Stream, string(st.Cursor)))
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	defer func() {
-		select {
-		case <-ch:
-		default:
-			close(ch)
+		for _, ch := range chs {
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
 		}
 	}()
 	var err error
-	if d.failSave != nil {
-		err = d.failSave(stream, st)
+	e := event{op: "save"}
+	for _, st := range states {
+		if d.failSave != nil && err == nil {
+			err = d.failSave(st.Stream, st.State)
+		}
+		e.saves = append(e.saves, saved{stream: st.Stream, cursor: string(st.Cursor), snap: st.SnapshotID})
 	}
-	d.events = append(d.events, event{op: "save", stream: stream, cursor: string(st.Cursor), snap: st.SnapshotID, failed: err != nil})
+	e.failed = err != nil
+	d.events = append(d.events, e)
 	if err == nil {
-		d.state[stream] = st
+		for _, st := range states {
+			d.state[st.Stream] = st.State
+		}
 	}
 	return err
 }
@@ -364,13 +400,18 @@ func checkCursorsFollowRows(t *testing.T, played []step, events []event) {
 			for _, k := range e.keys {
 				inserted[e.stream+" "+k]++
 			}
-		case e.op == "save" && !e.failed && (e.cursor != "" || e.snap == 0):
-			if failed {
-				t.Errorf("%v after a failed insert", e)
-			}
-			for _, row := range rowsBefore(played, e.stream, e.cursor) {
-				if inserted[row] == 0 {
-					t.Errorf("%v before row %q, which the script sent before that checkpoint, was committed", e, row)
+		case e.op == "save" && !e.failed:
+			for _, v := range e.saves {
+				if v.cursor == "" && v.snap != 0 {
+					continue // a snapshot begun
+				}
+				if failed {
+					t.Errorf("%v after a failed insert", e)
+				}
+				for _, row := range rowsBefore(played, v.stream, v.cursor) {
+					if inserted[row] == 0 {
+						t.Errorf("%v before row %q, which the script sent before that checkpoint, was committed", e, row)
+					}
 				}
 			}
 		}
