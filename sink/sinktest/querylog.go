@@ -12,19 +12,25 @@ import (
 	"github.com/wxsync/wxsync/sink"
 )
 
-// OpenLogged opens another Sink on s's database with log_queries=1, so
-// that what it sends shows in system.query_log (see QueryLog); it is
-// closed when the test ends.
-func OpenLogged(tb testing.TB, s *sink.Sink, cfg sink.Config) *sink.Sink {
+// LoggedDSN is DSN(tb, db) with log_queries=1: what a Sink opened on it
+// sends shows in system.query_log (see QueryLog).
+func LoggedDSN(tb testing.TB, db string) string {
 	tb.Helper()
-	u, err := url.Parse(DSN(tb, s.Database()))
+	u, err := url.Parse(DSN(tb, db))
 	if err != nil {
 		tb.Fatal("sinktest: the DSN does not parse") // it may hold a password: not printed
 	}
 	q := u.Query()
 	q.Set("log_queries", "1")
 	u.RawQuery = q.Encode()
-	cfg.DSN = u.String()
+	return u.String()
+}
+
+// OpenLogged opens another Sink on s's database on LoggedDSN, closed when
+// the test ends.
+func OpenLogged(tb testing.TB, s *sink.Sink, cfg sink.Config) *sink.Sink {
+	tb.Helper()
+	cfg.DSN = LoggedDSN(tb, s.Database())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l, err := sink.Open(ctx, cfg)
@@ -152,7 +158,7 @@ func (l *QueryLog) read(tb testing.TB, ctx context.Context, mark string) ([][2]s
 
 var (
 	kindVerb  = regexp.MustCompile(`^\s*(\w+)`)
-	kindTable = regexp.MustCompile("(?i)(?:FROM|INTO|TABLE)\\s+(?:`?\\w+`?\\.)?`?(\\w+)`?")
+	kindTable = regexp.MustCompile("(?i)(?:FROM|INTO|TABLE|VIEW)\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?(?:`?\\w+`?\\.)?`?(\\w+)`?")
 )
 
 // StatementKind names a statement by its verb and the first table it
