@@ -33,6 +33,7 @@ type Sink struct {
 	// snapFloorKnown: lastID is at least every snapshot id that was
 	// stored when this Sink began its first snapshot (BeginSnapshot).
 	snapFloorKnown bool
+	floorMu        sync.Mutex // held while the snapshot id floor is read
 	// stateFloor holds, per state key this Sink has read or written, the
 	// newest version it knows stored: SaveStates then needs no read.
 	stateFloor map[stateKey]uint64

@@ -105,7 +105,11 @@ func (s *Sink) BeginSnapshot(ctx context.Context, appid, stream string) (uint64,
 
 // readSnapshotFloor reads the newest stored snapshot id, the first time it
 // is called on this Sink, and makes nextID hand out only greater values.
+// Concurrent first callers wait for one read; a failed read is tried again
+// by the next caller.
 func (s *Sink) readSnapshotFloor(ctx context.Context) error {
+	s.floorMu.Lock()
+	defer s.floorMu.Unlock()
 	s.vmu.Lock()
 	known := s.snapFloorKnown
 	s.vmu.Unlock()

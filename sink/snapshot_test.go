@@ -408,3 +408,33 @@ func TestPruneDropsSurvivingPartitionOfMarkedSnapshot(t *testing.T) {
 	equalLines(t, "partitions after Prune of wxB", partitions(t, s), quoted(a2))
 	equalLines(t, "snapshot rows of a1 and b1 (not marked again)", rowsOf(), marked)
 }
+
+// Concurrent first BeginSnapshots of a Sink read the snapshot id floor
+// once, and their ids are distinct.
+func TestConcurrentBeginSnapshotsReadTheFloorOnce(t *testing.T) {
+	base := sinktest.Open(t, sink.Config{})
+	s := sinktest.OpenLogged(t, base, sink.Config{})
+	ctx := sinktest.Context(t)
+	log := sinktest.NewQueryLog(t, s)
+	ids := make(chan uint64, 4)
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			id, err := s.BeginSnapshot(ctx, fmt.Sprintf("wx%d", i), schema.Followers)
+			ids <- id
+			errs <- err
+		}()
+	}
+	seen := map[uint64]bool{}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		seen[<-ids] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("snapshot ids %v, want 4 distinct", seen)
+	}
+	wantStatements(t, "four concurrent begins", log.Statements(t), map[string]int{
+		"SELECT max wechat_snapshots": 1, "INSERT wechat_snapshots": 4})
+}
