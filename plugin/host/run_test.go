@@ -96,9 +96,9 @@ func TestRunCommitsRowsThenCursors(t *testing.T) {
 	}
 	wantLog(t, events,
 		"begin followers", "save followers snapshot 1",
-		"insert followers [a b]", "insert users [a b]", "save followers p1 + users p1",
-		"insert followers [c]", "insert users [c]", "save followers p2 + users p2",
-		"insert followers [d e]", "insert users [d e]", "save followers p3 + users p3",
+		"insert followers [a b]", "insert users [a b]", "save followers p1", "save users p1",
+		"insert followers [c]", "insert users [c]", "save followers p2", "save users p2",
+		"insert followers [d e]", "insert users [d e]", "save followers p3", "save users p3",
 		"complete followers", "save followers clear", "save users clear")
 	if want := []string{"begin followers=false users=false", "progress followers 2/5", "done followers", "done users"}; !slices.Equal(obs.calls, want) {
 		t.Errorf("observer told %q, want %q", obs.calls, want)
@@ -169,7 +169,7 @@ func TestCheckpointWaitsForEveryStreamsRows(t *testing.T) {
 		t.Fatalf("err = %v (kind %v), want temporary", err, kind.Of(err))
 	}
 	wantLog(t, events, "begin followers", "save followers snapshot 1",
-		"insert followers [a b]", "insert users [a b]", "save followers p1 + users p1",
+		"insert followers [a b]", "insert users [a b]", "save followers p1", "save users p1",
 		"insert followers [c]", "insert users [c] FAILED")
 	wantState(t, d, schema.Followers, 1, "p1")
 	wantState(t, d, schema.Users, 0, "p1")
@@ -234,8 +234,8 @@ func TestCrashBetweenInsertAndCursorSaveRefetches(t *testing.T) {
 		t.Fatalf("err = %v (kind %v), want a temporary save error", err, kind.Of(err))
 	}
 	wantLog(t, events, "begin followers", "save followers snapshot 1",
-		"insert followers [a b]", "insert users [a b]", "save followers p1 + users p1",
-		"insert followers [c]", "insert users [c]", "save followers p2 + users p2 FAILED")
+		"insert followers [a b]", "insert users [a b]", "save followers p1", "save users p1",
+		"insert followers [c]", "insert users [c]", "save followers p2 FAILED")
 	wantState(t, d, schema.Followers, 1, "p1")
 
 	d.failSave = nil
@@ -245,8 +245,8 @@ func TestCrashBetweenInsertAndCursorSaveRefetches(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLog(t, events,
-		"insert followers [c]", "insert users [c]", "save followers p2 + users p2",
-		"insert followers [d e]", "insert users [d e]", "save followers p3 + users p3",
+		"insert followers [c]", "insert users [c]", "save followers p2", "save users p2",
+		"insert followers [d e]", "insert users [d e]", "save followers p3", "save users p3",
 		"complete followers", "save followers clear", "save users clear")
 	for _, row := range []string{"followers c", "users c"} {
 		if d.raw[row] != 2 {
@@ -412,7 +412,10 @@ func TestCommitSavesStatesInOneWrite(t *testing.T) {
 	if err := r.commit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	wantLog(t, d.events, "insert followers [a]", "complete followers", "save followers clear + users p1")
+	wantLog(t, d.events, "insert followers [a]", "complete followers", "save followers clear", "save users p1")
+	if d.writes != 1 || d.events[2].write != 1 || d.events[3].write != 1 {
+		t.Errorf("%d state writes, want both states in one", d.writes)
+	}
 	fr, ur := r.open[schema.Followers], r.open[schema.Users]
 	if !fr.done || fr.stored || fr.saveable != nil || ur.done || !ur.stored || string(ur.cursor) != "p1" || ur.saveable != nil {
 		t.Errorf("after the commit: followers %+v, users %+v", fr, ur)
