@@ -216,30 +216,23 @@ func (s *Sink) Prune(ctx context.Context, appid, stream string) error {
 	if err != nil {
 		return fmt.Errorf("prune: %w", err)
 	}
-	what := fmt.Sprintf("prune %s of %s", stream, appid)
-	return s.retry(ctx, what, func(ctx context.Context) error {
-		snaps, err := s.ListSnapshots(ctx, appid, stream)
-		if err != nil {
-			return err
-		}
-		return s.prune(ctx, st, appid, snaps)
-	})
+	return s.pruneListed(ctx, st, appid, nil)
 }
 
 // pruneListed is Prune given the snapshot list, newest first, as read (and
-// updated) by the caller; a retry reads it again.
+// updated) by the caller; with none (nil), or on a retry, it reads it.
 func (s *Sink) pruneListed(ctx context.Context, st schema.Stream, appid string, snaps []Snapshot) error {
 	what := fmt.Sprintf("prune %s of %s", st.Name, appid)
-	first := true
 	return s.retry(ctx, what, func(ctx context.Context) error {
-		if !first {
+		if snaps == nil {
 			var err error
 			if snaps, err = s.ListSnapshots(ctx, appid, st.Name); err != nil {
 				return err
 			}
 		}
-		first = false
-		return s.prune(ctx, st, appid, snaps)
+		list := snaps
+		snaps = nil // a retry reads the list again
+		return s.prune(ctx, st, appid, list)
 	})
 }
 

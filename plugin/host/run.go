@@ -18,9 +18,9 @@ import (
 
 // Run syncs cfg.Streams from src into dst: it loads the streams' states
 // (in one read), begins a snapshot where none is open, starts src's Read
-// from the saved cursors, and commits what it sends. The error carries its kind
-// (kind.Of): Temporary when the run stopped early with its cursors saved,
-// Config, or Internal. The Report says what was committed, error or not.
+// from the saved cursors, and commits what it sends. The error carries its
+// kind (kind.Of): Temporary when the run stopped early with its cursors
+// saved, Config, or Internal. The Report says what was committed, error or not.
 //
 // On ctx cancellation (a signal) the Read is stopped, what was received is
 // committed, its checkpoints saved, and the run ends Temporary.
@@ -34,14 +34,14 @@ func Run(ctx context.Context, cfg RunConfig, src Source, dst Destination, obs Ob
 			return r.report(), kind.Mark(kind.Config, err)
 		}
 	}
-	saved, err := dst.LoadStates(ctx, r.cfg.AppID, r.cfg.Streams)
+	loaded, err := dst.LoadStates(ctx, r.cfg.AppID, r.cfg.Streams)
 	if err != nil {
 		return r.report(), kind.Mark(kind.Temporary, fmt.Errorf("load the states of %s: %w", strings.Join(r.cfg.Streams, ", "), err))
 	}
 	var states []plugin.StreamState
 	resumed := map[string]bool{}
 	for _, name := range r.cfg.Streams {
-		state, ok := saved[name]
+		state, ok := loaded[name]
 		sr, err := r.prepare(ctx, name, state, ok)
 		if err != nil {
 			return r.report(), err
