@@ -35,5 +35,6 @@ func NewFreshSetOfHashes(hashes []uint64) *FreshSet {
 // Contains exposes FreshSet.contains.
 func (f *FreshSet) Contains(h uint64) bool { return f.contains(h) }
 
-// VersionReads is how many times SaveState read a key's newest version.
+// VersionReads is how many queries SaveStates made for keys' newest
+// versions.
 func (s *Sink) VersionReads() int64 { return s.versionReads.Load() }

@@ -45,34 +45,40 @@ const freshPerBucket = 4
 // LoadFreshProfiles reads, once, the openids of appid's profiles fetched
 // at or after since, streamed from wechat_users (`SELECT openid ... WHERE
 // appid = ? AND fetched_at >= ?`), into a FreshSet. An openid counts when
-// any of its stored versions is that recent, as in FreshProfiles. It first
-// counts the rows, so that the hashes are stored in one allocation of the
-// right size. The read is retried like a write.
+// any of its stored versions is that recent, as in FreshProfiles. The
+// hashes are gathered in chunks as the rows come, with no count first (a
+// query less per run), then copied into one allocation of the right size.
+// The read is retried like a write.
 func (s *Sink) LoadFreshProfiles(ctx context.Context, appid string, since time.Time) (*FreshSet, error) {
 	f := &FreshSet{seed: maphash.MakeSeed()}
-	where := fmt.Sprintf("FROM %s.`wechat_users` WHERE `appid` = ? AND `fetched_at` >= ?", s.qdb)
+	q := fmt.Sprintf("SELECT `openid` FROM %s.`wechat_users` WHERE `appid` = ? AND `fetched_at` >= ?", s.qdb)
 	since = since.UTC()
+	var chunks [][]uint64
 	err := s.retry(ctx, "load fresh profiles", func(ctx context.Context) error {
-		var rows uint64
-		if err := s.conn.QueryRow(ctx, "SELECT count() "+where, appid, since).Scan(&rows); err != nil {
-			return fmt.Errorf("count: %w", err)
-		}
-		if rows > math.MaxUint32 {
-			return fmt.Errorf("%d profiles: more than the set can index", rows)
-		}
-		if cap(f.hashes) >= int(rows) { // an attempt before this one
-			f.hashes = f.hashes[:0]
-		} else {
-			f.hashes = offHeap[uint64](f, int(rows))
-		}
-		return s.readFreshHashes(ctx, f, "SELECT `openid` "+where, appid, since)
+		chunks = chunks[:0] // an attempt before this one
+		return s.readFreshHashes(ctx, f.seed, &chunks, q, appid, since)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load fresh profiles of %s from wechat_users: %w", appid, err)
 	}
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	if n > math.MaxUint32 {
+		return nil, fmt.Errorf("load fresh profiles of %s from wechat_users: %d profiles: more than the set can index", appid, n)
+	}
+	f.hashes = offHeap[uint64](f, n)
+	for _, c := range chunks {
+		f.hashes = append(f.hashes, c...)
+	}
 	f.index()
 	return f, nil
 }
+
+// freshChunk is the most hashes one chunk of LoadFreshProfiles holds
+// (512 KiB).
+const freshChunk = 1 << 16
 
 // index sorts and deduplicates the hashes and builds the directory.
 func (f *FreshSet) index() {
@@ -81,9 +87,9 @@ func (f *FreshSet) index() {
 	f.buildDir()
 }
 
-// readFreshHashes appends the hash of every openid query returns to
-// f.hashes.
-func (s *Sink) readFreshHashes(ctx context.Context, f *FreshSet, query string, args ...any) error {
+// readFreshHashes appends the hash (with seed) of every openid query
+// returns to the chunks.
+func (s *Sink) readFreshHashes(ctx context.Context, seed maphash.Seed, chunks *[][]uint64, query string, args ...any) error {
 	rows, err := s.conn.Query(ctx, query, args...)
 	if err != nil {
 		return err
@@ -94,7 +100,17 @@ func (s *Sink) readFreshHashes(ctx context.Context, f *FreshSet, query string, a
 		if err := rows.Scan(&id); err != nil {
 			return err
 		}
-		f.hashes = append(f.hashes, maphash.String(f.seed, id))
+		cs := *chunks
+		if len(cs) == 0 || len(cs[len(cs)-1]) == cap(cs[len(cs)-1]) {
+			size := 1024 // a small account's set fits; chunks double up to freshChunk
+			if len(cs) > 0 {
+				size = min(freshChunk, 2*cap(cs[len(cs)-1]))
+			}
+			cs = append(cs, make([]uint64, 0, size))
+			*chunks = cs
+		}
+		last := &cs[len(cs)-1]
+		*last = append(*last, maphash.String(seed, id))
 	}
 	return rows.Err()
 }

@@ -30,10 +30,14 @@ type Sink struct {
 	cluster *schema.Cluster
 	vmu     sync.Mutex
 	lastID  uint64 // last version or snapshot id handed out by this Sink
+	// snapFloorKnown: lastID is at least every snapshot id that was
+	// stored when this Sink began its first snapshot (BeginSnapshot).
+	snapFloorKnown bool
+	floorMu        sync.Mutex // held while the snapshot id floor is read
 	// stateFloor holds, per state key this Sink has read or written, the
-	// newest version it knows stored: SaveState then needs no read.
+	// newest version it knows stored: SaveStates then needs no read.
 	stateFloor map[stateKey]uint64
-	// versionReads counts SaveState's reads of a key's newest version.
+	// versionReads counts SaveStates' queries of keys' newest versions.
 	versionReads atomic.Int64
 }
 

@@ -66,9 +66,21 @@ func (s *Sink) nextID(floor uint64) uint64 {
 
 // BeginSnapshot starts a new snapshot of stream for appid and returns its
 // id: greater than every snapshot id in wechat_snapshots (of any account)
-// and than the current time in nanoseconds. Its row is written with
-// complete = 0; the current view keeps showing the last complete snapshot
-// until CompleteSnapshot.
+// when this Sink began its first snapshot, than every id and version this
+// Sink handed out, and than the current time in nanoseconds. Its row is
+// written with complete = 0; the current view keeps showing the last
+// complete snapshot until CompleteSnapshot.
+//
+// The stored ids are read once per Sink (max(snapshot_id), at its first
+// BeginSnapshot); later ids come from nextID alone, which increases
+// strictly within the Sink and starts above that floor. That is safe
+// because what the ids must do holds without a fresh read: an account's
+// new snapshot outranks its older ones (they were either stored before the
+// read, hence below the floor, or begun by this Sink, hence below lastID;
+// one account has one writer at a time), and an id begun elsewhere
+// meanwhile is the time on another clock, as it would be after a read
+// too; the read never made two writers' ids distinct, and a partition
+// shared with another account is never dropped (Prune).
 func (s *Sink) BeginSnapshot(ctx context.Context, appid, stream string) (uint64, error) {
 	if _, err := snapshotStream(stream); err != nil {
 		return 0, fmt.Errorf("begin snapshot: %w", err)
@@ -76,15 +88,10 @@ func (s *Sink) BeginSnapshot(ctx context.Context, appid, stream string) (uint64,
 	if appid == "" {
 		return 0, errors.New("begin snapshot: empty appid")
 	}
-	var floor uint64
-	q := fmt.Sprintf("SELECT max(`snapshot_id`) FROM %s.`%s`", s.qdb, SnapshotsTable)
-	err := s.retry(ctx, "read the newest snapshot id", func(ctx context.Context) error {
-		return s.conn.QueryRow(ctx, q).Scan(&floor)
-	})
-	if err != nil {
+	if err := s.readSnapshotFloor(ctx); err != nil {
 		return 0, fmt.Errorf("begin snapshot of %s for %s: %w", stream, appid, err)
 	}
-	id := s.nextID(floor)
+	id := s.nextID(0)
 	now := time.Now().UTC().Truncate(time.Second)
 	row := Snapshot{AppID: appid, Stream: stream, ID: id, StartedAt: now, FinishedAt: time.Unix(0, 0).UTC(),
 		Status: SnapshotInProgress, Version: s.nextID(0)}
@@ -96,12 +103,44 @@ func (s *Sink) BeginSnapshot(ctx context.Context, appid, stream string) (uint64,
 	return id, nil
 }
 
+// readSnapshotFloor reads the newest stored snapshot id, the first time it
+// is called on this Sink, and makes nextID hand out only greater values.
+// Concurrent first callers wait for one read; a failed read is tried again
+// by the next caller.
+func (s *Sink) readSnapshotFloor(ctx context.Context) error {
+	s.floorMu.Lock()
+	defer s.floorMu.Unlock()
+	s.vmu.Lock()
+	known := s.snapFloorKnown
+	s.vmu.Unlock()
+	if known {
+		return nil
+	}
+	var floor uint64
+	q := fmt.Sprintf("SELECT max(`snapshot_id`) FROM %s.`%s`", s.qdb, SnapshotsTable)
+	err := s.retry(ctx, "read the newest snapshot id", func(ctx context.Context) error {
+		return s.conn.QueryRow(ctx, q).Scan(&floor)
+	})
+	if err != nil {
+		return err
+	}
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	s.lastID = max(s.lastID, floor)
+	s.snapFloorKnown = true
+	return nil
+}
+
 // CompleteSnapshot marks snapshot id of stream for appid complete: it
 // counts the distinct openids the snapshot holds, writes its row with
 // complete = 1, finished_at = now and that count, and then prunes (see
 // Prune). It returns the count. Completing a snapshot again recounts it.
 // When only the pruning fails the snapshot is complete, rows is set and
 // the error says so.
+//
+// One read of the account's snapshot list serves both the check of this
+// snapshot's status and the pruning (with this snapshot taken as
+// complete); a retried pruning reads the list again.
 func (s *Sink) CompleteSnapshot(ctx context.Context, appid, stream string, id uint64, reportedTotal int64) (rows uint64, err error) {
 	st, err := snapshotStream(stream)
 	if err != nil {
@@ -111,14 +150,17 @@ func (s *Sink) CompleteSnapshot(ctx context.Context, appid, stream string, id ui
 		return 0, fmt.Errorf("complete snapshot %d of %s for %s: negative reported total %d", id, stream, appid, reportedTotal)
 	}
 	what := fmt.Sprintf("complete snapshot %d of %s for %s", id, stream, appid)
+	var snaps []Snapshot
 	err = s.retry(ctx, what, func(ctx context.Context) error {
-		snap, ok, err := s.snapshot(ctx, appid, stream, id)
-		if err != nil {
+		var err error
+		if snaps, err = s.ListSnapshots(ctx, appid, stream); err != nil {
 			return err
 		}
-		if !ok {
+		i := slices.IndexFunc(snaps, func(sn Snapshot) bool { return sn.ID == id })
+		if i < 0 {
 			return fmt.Errorf("no such snapshot (BeginSnapshot was not called, or in another database)")
 		}
+		snap := snaps[i]
 		if snap.Status == SnapshotPruned || snap.Status == SnapshotAbandoned {
 			return fmt.Errorf("the snapshot was already pruned (complete = %d)", snap.Status)
 		}
@@ -130,12 +172,16 @@ func (s *Sink) CompleteSnapshot(ctx context.Context, appid, stream string, id ui
 		snap.Rows = rows
 		snap.Status = SnapshotComplete
 		snap.Version = s.nextID(snap.Version)
-		return s.writeSnapshots(ctx, []Snapshot{snap})
+		if err := s.writeSnapshots(ctx, []Snapshot{snap}); err != nil {
+			return err
+		}
+		snaps[i] = snap
+		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	if err := s.Prune(ctx, appid, stream); err != nil {
+	if err := s.pruneListed(ctx, st, appid, snaps); err != nil {
 		return rows, fmt.Errorf("%s: the snapshot is complete but pruning failed: %w", what, err)
 	}
 	return rows, nil
@@ -161,57 +207,82 @@ func distinctOpenIDs(st schema.Stream, qdb string) string {
 // the newest complete one (abandoned, marked SnapshotAbandoned). A
 // snapshot newer than the newest complete one is in progress and is left
 // alone, and so is everything of other accounts: a partition holding rows
-// of another appid is never dropped. CompleteSnapshot calls Prune.
+// of another appid is never dropped. The table's partitions are looked up
+// only when some snapshot is a candidate (one of those, or one marked
+// already whose partition may have survived a crash between the drop and
+// the mark). CompleteSnapshot prunes too.
 func (s *Sink) Prune(ctx context.Context, appid, stream string) error {
 	st, err := snapshotStream(stream)
 	if err != nil {
 		return fmt.Errorf("prune: %w", err)
 	}
-	what := fmt.Sprintf("prune %s of %s", stream, appid)
-	return s.retry(ctx, what, func(ctx context.Context) error { return s.prune(ctx, st, appid) })
+	return s.pruneListed(ctx, st, appid, nil)
 }
 
-func (s *Sink) prune(ctx context.Context, st schema.Stream, appid string) error {
-	snaps, err := s.ListSnapshots(ctx, appid, st.Name)
-	if err != nil {
-		return err
-	}
-	parts, err := s.activePartitions(ctx, st.Table)
-	if err != nil {
-		return err
-	}
-	// snaps is newest first.
-	type victim struct {
-		sn   Snapshot
-		mark bool // its row must be rewritten with the new status
-	}
+// pruneListed is Prune given the snapshot list, newest first, as read (and
+// updated) by the caller; with none (nil), or on a retry, it reads it.
+func (s *Sink) pruneListed(ctx context.Context, st schema.Stream, appid string, snaps []Snapshot) error {
+	what := fmt.Sprintf("prune %s of %s", st.Name, appid)
+	return s.retry(ctx, what, func(ctx context.Context) error {
+		if snaps == nil {
+			var err error
+			if snaps, err = s.ListSnapshots(ctx, appid, st.Name); err != nil {
+				return err
+			}
+		}
+		list := snaps
+		snaps = nil // a retry reads the list again
+		return s.prune(ctx, st, appid, list)
+	})
+}
+
+// pruneCandidate is a snapshot whose partition Prune drops.
+type pruneCandidate struct {
+	sn   Snapshot // with its new status
+	mark bool     // its row must be rewritten with the new status
+}
+
+// pruneCandidates returns the snapshots of snaps (newest first) that
+// retention drops: complete ones beyond retention and in-progress ones
+// older than the newest complete one, to be marked, and those marked
+// already, whose partitions may have survived.
+func pruneCandidates(snaps []Snapshot, retention int) []pruneCandidate {
 	var newestComplete uint64
 	kept := 0
-	var drop []victim
+	var drop []pruneCandidate
 	for _, sn := range snaps {
 		switch sn.Status {
 		case SnapshotComplete:
 			if newestComplete == 0 {
 				newestComplete = sn.ID
 			}
-			if kept < s.cfg.Retention {
+			if kept < retention {
 				kept++
 				continue
 			}
 			sn.Status = SnapshotPruned
-			drop = append(drop, victim{sn, true})
+			drop = append(drop, pruneCandidate{sn, true})
 		case SnapshotInProgress:
 			if newestComplete != 0 && sn.ID < newestComplete {
 				sn.Status = SnapshotAbandoned
-				drop = append(drop, victim{sn, true})
+				drop = append(drop, pruneCandidate{sn, true})
 			}
 		case SnapshotPruned, SnapshotAbandoned:
-			// Already marked; drop again if its partition survived a crash
-			// between the drop and the mark.
-			if parts[strconv.FormatUint(sn.ID, 10)] {
-				drop = append(drop, victim{sn, false})
-			}
+			drop = append(drop, pruneCandidate{sn, false})
 		}
+	}
+	return drop
+}
+
+// prune drops the partitions of snaps' candidates and marks them.
+func (s *Sink) prune(ctx context.Context, st schema.Stream, appid string, snaps []Snapshot) error {
+	drop := pruneCandidates(snaps, s.cfg.Retention)
+	if len(drop) == 0 {
+		return nil
+	}
+	parts, err := s.activePartitions(ctx, st.Table)
+	if err != nil {
+		return err
 	}
 	qtable, _ := schema.Ident(st.Table)
 	var mark []Snapshot
@@ -294,16 +365,6 @@ func (s *Sink) ListSnapshots(ctx context.Context, appid, stream string) ([]Snaps
 	}
 	q += " ORDER BY `snapshot_id` DESC, `appid`, `stream`"
 	return s.querySnapshots(ctx, q, args...)
-}
-
-// snapshot returns the latest version of one snapshot's row.
-func (s *Sink) snapshot(ctx context.Context, appid, stream string, id uint64) (Snapshot, bool, error) {
-	q := fmt.Sprintf("SELECT %s FROM %s.`%s` FINAL WHERE `appid` = ? AND `stream` = ? AND `snapshot_id` = ?", snapshotCols(), s.qdb, SnapshotsTable)
-	snaps, err := s.querySnapshots(ctx, q, appid, stream, id)
-	if err != nil || len(snaps) == 0 {
-		return Snapshot{}, false, err
-	}
-	return snaps[0], true, nil
 }
 
 func (s *Sink) querySnapshots(ctx context.Context, q string, args ...any) ([]Snapshot, error) {

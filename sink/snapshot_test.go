@@ -265,3 +265,176 @@ func TestCompleteSnapshotCountsEachOpenIDOnce(t *testing.T) {
 	complete(t, s, "wxC", id, 3)
 	complete(t, s, "wxB", other, 2)
 }
+
+// statementCount counts kinds.
+func statementCount(kinds []string) map[string]int {
+	out := map[string]int{}
+	for _, k := range kinds {
+		out[k]++
+	}
+	return out
+}
+
+func wantStatements(t *testing.T, what string, got []string, want map[string]int) {
+	t.Helper()
+	if g := statementCount(got); fmt.Sprint(g) != fmt.Sprint(want) {
+		t.Errorf("%s: statements %v, want %v", what, g, want)
+	}
+}
+
+// Beginning and completing a snapshot costs: the snapshot id floor read
+// once per Sink, one row per begin; one list read (the status check and
+// the pruning both use it), the count and one row per completion; and no
+// look at the table's partitions while no snapshot can be dropped.
+func TestSnapshotStatements(t *testing.T) {
+	base := sinktest.Open(t, sink.Config{Retention: 1})
+	s := sinktest.OpenLogged(t, base, sink.Config{Retention: 1})
+	ctx := sinktest.Context(t)
+	log := sinktest.NewQueryLog(t, s)
+	a1 := writeSnapshot(t, s, "wxA")
+	b1 := writeSnapshot(t, s, "wxB")
+	wantStatements(t, "two begins", log.Statements(t), map[string]int{
+		"SELECT max wechat_snapshots": 1, "INSERT wechat_snapshots": 2})
+
+	log.Mark(t)
+	complete(t, s, "wxA", a1, 0)
+	wantStatements(t, "a first completion", log.Statements(t), map[string]int{
+		"SELECT wechat_snapshots": 1, "SELECT wechat_followers": 1, "INSERT wechat_snapshots": 1})
+
+	// A second complete snapshot puts the first beyond retention: its
+	// partition (it has none: no rows) is looked up, and it is marked.
+	a2 := writeSnapshot(t, s, "wxA")
+	log.Mark(t)
+	complete(t, s, "wxA", a2, 0)
+	wantStatements(t, "a completion that prunes", log.Statements(t), map[string]int{
+		"SELECT wechat_snapshots": 1, "SELECT wechat_followers": 1, "INSERT wechat_snapshots": 2, "SELECT parts": 1})
+	// A snapshot marked pruned stays a candidate: its partition may have
+	// survived a crash between the drop and the mark.
+	log.Mark(t)
+	if err := s.Prune(ctx, "wxA", schema.Followers); err != nil {
+		t.Fatal(err)
+	}
+	wantStatements(t, "Prune with a pruned snapshot", log.Statements(t), map[string]int{
+		"SELECT wechat_snapshots": 1, "SELECT parts": 1})
+	log.Mark(t)
+	if err := s.Prune(ctx, "wxB", schema.Followers); err != nil {
+		t.Fatal(err)
+	}
+	wantStatements(t, "Prune with nothing to drop", log.Statements(t), map[string]int{"SELECT wechat_snapshots": 1})
+
+	snaps, err := base.ListSnapshots(ctx, "", schema.Followers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status []string
+	for _, sn := range snaps {
+		status = append(status, fmt.Sprintf("%s %v %d", sn.AppID, sn.ID == a2 || sn.ID == b1, sn.Status))
+	}
+	want := []string{
+		fmt.Sprintf("wxA true %d", sink.SnapshotComplete), fmt.Sprintf("wxB true %d", sink.SnapshotInProgress),
+		fmt.Sprintf("wxA false %d", sink.SnapshotPruned),
+	}
+	if strings.Join(status, ", ") != strings.Join(want, ", ") {
+		t.Errorf("snapshots %v, want %v", status, want)
+	}
+}
+
+// partitions returns the active partitions of wechat_followers, sorted.
+func partitions(t *testing.T, s *sink.Sink) []string {
+	t.Helper()
+	return sinktest.Rows(t, s, "SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND table = 'wechat_followers' AND active = 1 ORDER BY partition_id", s.Database())
+}
+
+func quoted(ids ...uint64) []string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, fmt.Sprintf("%q", fmt.Sprint(id)))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// A partition beyond retention that holds another account's rows is kept,
+// rows and all, and its snapshot stays complete (to be tried again).
+func TestPruneKeepsPartitionWithAnotherAccountsRows(t *testing.T) {
+	s := sinktest.Open(t, sink.Config{Retention: 1})
+	st := sinktest.Stream(t, schema.Followers)
+	a1 := writeSnapshot(t, s, "wxA", "a")
+	r := sinktest.Record(t, st, []any{"b", t0})
+	defer r.Release()
+	insert(t, s, st, "wxB", a1, r) // wxB's row in a1's partition
+	complete(t, s, "wxA", a1, 1)
+	a2 := writeSnapshot(t, s, "wxA", "a")
+	complete(t, s, "wxA", a2, 1)
+	equalLines(t, "partitions", partitions(t, s), quoted(a1, a2))
+	equalLines(t, "rows", sinktest.Rows(t, s, "SELECT appid, openid, snapshot_id = ? FROM "+s.Database()+".wechat_followers ORDER BY appid, snapshot_id", a1),
+		[]string{`"wxA" "a" 1`, `"wxA" "a" 0`, `"wxB" "b" 1`})
+	snaps, err := s.ListSnapshots(sinktest.Context(t), "wxA", schema.Followers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 2 || snaps[1].ID != a1 || snaps[1].Status != sink.SnapshotComplete {
+		t.Errorf("snapshots %+v, want a1 still complete", snaps)
+	}
+}
+
+// A snapshot marked pruned whose partition survived (a crash between the
+// drop and the mark) loses its partition at the next pruning, by Prune or
+// by CompleteSnapshot, and is not marked again.
+func TestPruneDropsSurvivingPartitionOfMarkedSnapshot(t *testing.T) {
+	s := sinktest.Open(t, sink.Config{Retention: 1})
+	ctx := sinktest.Context(t)
+	a1 := writeSnapshot(t, s, "wxA", "a", "b")
+	if err := s.WriteSnapshotRow(ctx, "wxA", schema.Followers, a1, t0, sink.SnapshotPruned); err != nil {
+		t.Fatal(err)
+	}
+	b1 := writeSnapshot(t, s, "wxB", "a")
+	if err := s.WriteSnapshotRow(ctx, "wxB", schema.Followers, b1, t0, sink.SnapshotAbandoned); err != nil {
+		t.Fatal(err)
+	}
+	rowsOf := func() []string {
+		return sinktest.Rows(t, s, "SELECT appid, snapshot_id IN (?, ?), complete, version FROM "+s.Database()+".wechat_snapshots FINAL WHERE snapshot_id IN (?, ?) ORDER BY appid", a1, b1, a1, b1)
+	}
+	marked := rowsOf()
+	if len(marked) != 2 || !strings.HasPrefix(marked[0], fmt.Sprintf(`"wxA" 1 %d `, sink.SnapshotPruned)) || !strings.HasPrefix(marked[1], fmt.Sprintf(`"wxB" 1 %d `, sink.SnapshotAbandoned)) {
+		t.Fatalf("snapshot rows %v", marked)
+	}
+	a2 := writeSnapshot(t, s, "wxA", "c")
+	complete(t, s, "wxA", a2, 1)
+	equalLines(t, "partitions after completing a2", partitions(t, s), quoted(a2, b1))
+	if err := s.Prune(ctx, "wxB", schema.Followers); err != nil {
+		t.Fatal(err)
+	}
+	equalLines(t, "partitions after Prune of wxB", partitions(t, s), quoted(a2))
+	equalLines(t, "snapshot rows of a1 and b1 (not marked again)", rowsOf(), marked)
+}
+
+// Concurrent first BeginSnapshots of a Sink read the snapshot id floor
+// once, and their ids are distinct.
+func TestConcurrentBeginSnapshotsReadTheFloorOnce(t *testing.T) {
+	base := sinktest.Open(t, sink.Config{})
+	s := sinktest.OpenLogged(t, base, sink.Config{})
+	ctx := sinktest.Context(t)
+	log := sinktest.NewQueryLog(t, s)
+	ids := make(chan uint64, 4)
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			id, err := s.BeginSnapshot(ctx, fmt.Sprintf("wx%d", i), schema.Followers)
+			ids <- id
+			errs <- err
+		}()
+	}
+	seen := map[uint64]bool{}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		seen[<-ids] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("snapshot ids %v, want 4 distinct", seen)
+	}
+	wantStatements(t, "four concurrent begins", log.Statements(t), map[string]int{
+		"SELECT max wechat_snapshots": 1, "INSERT wechat_snapshots": 4})
+}

@@ -167,3 +167,104 @@ func TestSaveStateReadsVersionOncePerKey(t *testing.T) {
 		t.Fatalf("b made %d version reads, want 1", n)
 	}
 }
+
+// LoadStates reads several streams of one account in one go: present
+// states only (a reset one and a missing one are absent), and it tells
+// the Sink every key's newest version, so that SaveStates of those keys
+// reads none. SaveStates writes one row per key, each above the key's
+// stored versions; a Sink that knows none of the keys reads them all in
+// one query.
+func TestLoadStatesAndSaveStates(t *testing.T) {
+	a := sinktest.Open(t, sink.Config{})
+	ctx := sinktest.Context(t)
+	// Parts stay as inserted, so that they count the inserts.
+	if err := a.Conn().Exec(ctx, "SYSTEM STOP MERGES "+a.Database()+".wxsync_state"); err != nil {
+		t.Fatal(err)
+	}
+	openB := func() *sink.Sink {
+		t.Helper()
+		s, err := sink.Open(ctx, sink.Config{DSN: sinktest.DSN(t, a.Database())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	if err := a.SaveState(ctx, "wxA", "followers", sink.State{SnapshotID: 7, Cursor: []byte("f1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ResetState(ctx, "wxA", "blacklist"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SaveState(ctx, "wxB", "users", sink.State{Cursor: []byte("other account")}); err != nil {
+		t.Fatal(err)
+	}
+	b := openB()
+	got, err := b.LoadStates(ctx, "wxA", []string{"followers", "users", "blacklist"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["followers"].SnapshotID != 7 || string(got["followers"].Cursor) != "f1" {
+		t.Fatalf("LoadStates = %+v, want only followers (7, f1)", got)
+	}
+	if err := b.SaveStates(ctx, "wxA", []sink.StreamState{
+		{Stream: "followers", State: sink.State{SnapshotID: 7, Cursor: []byte("f2")}},
+		{Stream: "users", State: sink.State{Cursor: []byte("u1")}},
+		{Stream: "blacklist"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.VersionReads(); n != 0 {
+		t.Errorf("%d version reads after LoadStates, want 0", n)
+	}
+	// Exactly one new row per key, each the key's newest.
+	raw := "SELECT appid, stream, snapshot_id, cursor FROM " + a.Database() + ".wxsync_state ORDER BY appid, stream, version"
+	equalLines(t, "wxsync_state", sinktest.Rows(t, a, raw), []string{
+		`"wxA" "blacklist" 0 ""`, `"wxA" "blacklist" 0 ""`,
+		`"wxA" "followers" 7 "f1"`, `"wxA" "followers" 7 "f2"`,
+		`"wxA" "users" 0 "u1"`,
+		`"wxB" "users" 0 "other account"`,
+	})
+	// One insert for the three keys: they share one part.
+	if parts := sinktest.Rows(t, a, "SELECT count() FROM system.parts WHERE database = ? AND table = 'wxsync_state' AND active = 1", a.Database()); len(parts) != 1 || parts[0] != "4" {
+		t.Errorf("wxsync_state has %v active parts, want 4 (three single saves, one SaveStates)", parts)
+	}
+
+	// A Sink that knows none of the keys reads their versions once, for
+	// all of them, and still wins.
+	c := openB()
+	if err := c.SaveStates(ctx, "wxA", []sink.StreamState{
+		{Stream: "followers", State: sink.State{SnapshotID: 8}},
+		{Stream: "users", State: sink.State{Cursor: []byte("u2")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.VersionReads(); n != 1 {
+		t.Errorf("%d version reads for two unknown keys, want 1", n)
+	}
+	got, err = a.LoadStates(ctx, "wxA", []string{"followers", "users", "blacklist", "tags"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["followers"].SnapshotID != 8 || got["followers"].Cursor != nil || string(got["users"].Cursor) != "u2" {
+		t.Fatalf("LoadStates after c's save = %+v", got)
+	}
+
+	// Refused: a stream twice, an empty appid or stream; nothing written.
+	before := sinktest.Rows(t, a, raw)
+	for _, bad := range [][]sink.StreamState{
+		{{Stream: "users", State: sink.State{Cursor: []byte("x")}}, {Stream: "users"}},
+		{{Stream: ""}},
+	} {
+		if err := a.SaveStates(ctx, "wxA", bad); err == nil {
+			t.Errorf("SaveStates(%+v) succeeded", bad)
+		}
+	}
+	if err := a.SaveStates(ctx, "", []sink.StreamState{{Stream: "users"}}); err == nil {
+		t.Error("SaveStates with an empty appid succeeded")
+	}
+	if _, err := a.LoadStates(ctx, "", []string{"users"}); err == nil {
+		t.Error("LoadStates with an empty appid succeeded")
+	}
+	equalLines(t, "wxsync_state after refused saves", sinktest.Rows(t, a, raw), before)
+}

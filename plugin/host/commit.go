@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/wxsync/wxsync/plugin"
 	"github.com/wxsync/wxsync/plugin/kind"
@@ -70,37 +71,69 @@ func (r *run) takeProgress(stream string, p *plugin.Progress) {
 	}
 }
 
-// commit inserts every pending batch, then saves each stream's newest
-// checkpoint, and closes the snapshot of a stream that is done. A cursor is
+// commit inserts every pending batch, then completes the snapshot of each
+// snapshot stream that is done, then saves every stream's newest
+// checkpoint in one write: a cursor, or the clearing of the state of a
+// stream that is done (none when no state of it is stored). A cursor is
 // never saved before the rows it covers are committed: every stream's rows
 // go in before any cursor is saved, because followers and users share the
 // walk's cursor (the followers one leads a resumed walk), so one stream's
 // cursor may cover another stream's rows. The first failure ends the
-// commit: no cursor moves after a failed insert.
+// commit: no cursor moves after a failed insert or completion.
 func (r *run) commit(ctx context.Context) error {
 	if err := r.insertPending(ctx); err != nil {
 		return err
 	}
+	var (
+		saves []sink.StreamState
+		names []string
+	)
 	for _, name := range r.cfg.Streams {
 		sr := r.open[name]
 		cp := sr.saveable
-		if cp == nil {
+		switch {
+		case cp == nil:
 			continue
-		}
-		sr.saveable = nil
-		if cp.Done {
-			if err := r.finish(ctx, sr); err != nil {
+		case cp.Done:
+			if err := r.complete(ctx, sr); err != nil {
 				return err
 			}
-			continue
+			if !sr.stored {
+				continue
+			}
+			saves = append(saves, sink.StreamState{Stream: name})
+		default:
+			saves = append(saves, sink.StreamState{Stream: name, State: sink.State{SnapshotID: sr.snapshot, Cursor: cp.Cursor}})
 		}
-		if err := r.dst.SaveState(ctx, r.cfg.AppID, name, sink.State{SnapshotID: sr.snapshot, Cursor: cp.Cursor}); err != nil {
-			return kind.Mark(kind.Temporary, fmt.Errorf("stream %s: save cursor: %w", name, err))
+		names = append(names, name)
+	}
+	if len(saves) > 0 {
+		if err := r.dst.SaveStates(ctx, r.cfg.AppID, saves); err != nil {
+			return kind.Mark(kind.Temporary, fmt.Errorf("stream %s: save cursor: %w", strings.Join(names, ", "), err))
 		}
-		sr.cursor = cp.Cursor
-		r.cfg.Log.Debug("cursor saved", "stream", name, "rows_committed", sr.written, "snapshot_id", sr.snapshot)
+	}
+	for _, name := range r.cfg.Streams {
+		r.saved(r.open[name])
 	}
 	return nil
+}
+
+// saved moves a stream past its checkpoint, now committed: to its cursor,
+// or, for a done one, to the end.
+func (r *run) saved(sr *streamRun) {
+	cp := sr.saveable
+	if cp == nil {
+		return
+	}
+	sr.saveable = nil
+	name := sr.st.Name
+	if cp.Done {
+		sr.done, sr.cursor, sr.stored = true, nil, false
+		r.obs.Done(name)
+		return
+	}
+	sr.cursor, sr.stored = cp.Cursor, true
+	r.cfg.Log.Debug("cursor saved", "stream", name, "rows_committed", sr.written, "snapshot_id", sr.snapshot)
 }
 
 // insertPending inserts every stream's pending batches and releases them.
@@ -123,22 +156,18 @@ func (r *run) insertPending(ctx context.Context) error {
 	return nil
 }
 
-// finish closes a stream that is complete: its snapshot is marked complete
-// (and old ones pruned), then its state is cleared so the next run starts
-// afresh.
-func (r *run) finish(ctx context.Context, sr *streamRun) error {
+// complete marks the snapshot of a snapshot stream that is done complete
+// (and prunes old ones); a stream that is no snapshot has nothing to
+// complete. Its state is cleared after, with the other streams' cursors.
+func (r *run) complete(ctx context.Context, sr *streamRun) error {
 	name := sr.st.Name
-	if sr.st.Kind == schema.Snapshot {
-		rows, err := r.dst.CompleteSnapshot(ctx, r.cfg.AppID, name, sr.snapshot, sr.total)
-		if err != nil {
-			return kind.Mark(kind.Temporary, fmt.Errorf("stream %s: complete snapshot: %w", name, err))
-		}
-		r.cfg.Log.Info("snapshot complete", "stream", name, "snapshot_id", sr.snapshot, "rows", rows, "reported_total", sr.total)
+	if sr.st.Kind != schema.Snapshot {
+		return nil
 	}
-	if err := r.dst.SaveState(ctx, r.cfg.AppID, name, sink.State{}); err != nil {
-		return kind.Mark(kind.Temporary, fmt.Errorf("stream %s: clear cursor: %w", name, err))
+	rows, err := r.dst.CompleteSnapshot(ctx, r.cfg.AppID, name, sr.snapshot, sr.total)
+	if err != nil {
+		return kind.Mark(kind.Temporary, fmt.Errorf("stream %s: complete snapshot: %w", name, err))
 	}
-	sr.done, sr.cursor = true, nil
-	r.obs.Done(name)
+	r.cfg.Log.Info("snapshot complete", "stream", name, "snapshot_id", sr.snapshot, "rows", rows, "reported_total", sr.total)
 	return nil
 }

@@ -23,13 +23,15 @@ import (
 	"github.com/wxsync/wxsync/sink/sinktest"
 )
 
-// event is one call the destination received.
+// event is one call the destination received; a SaveStates is one event
+// per state, in order, up to the first that fails.
 type event struct {
 	op     string // insert, save, begin, complete
 	stream string
 	keys   []string // insert: the rows' keys
 	cursor string   // save: the cursor
 	snap   uint64   // save: the snapshot id (a save of none and no cursor clears)
+	write  int      // save: which SaveStates call (from 1)
 	failed bool
 }
 
@@ -64,6 +66,8 @@ type fakeDest struct {
 	snaps  uint64
 	fresh  map[string]bool // FreshProfiles' answer
 	runs   []sink.Run
+	loads  int // LoadStates calls
+	writes int // SaveStates calls
 	// failInsert and failSave, when set, fail the calls they return an
 	// error for; a failed insert stores nothing.
 	failInsert func(stream string, keys []string) error
@@ -75,7 +79,7 @@ func newFakeDest() *fakeDest {
 	return &fakeDest{state: map[string]sink.State{}, raw: map[string]int{}, tables: map[string]map[string]bool{}, attempted: map[string]chan struct{}{}}
 }
 
-// saveAttempted returns a channel closed once a SaveState of stream with
+// saveAttempted returns a channel closed once a save of stream with
 // cursor has been attempted (whether it failed or not).
 func (d *fakeDest) saveAttempted(stream, cursor string) chan struct{} {
 	d.mu.Lock()
@@ -88,33 +92,55 @@ func (d *fakeDest) saveAttempted(stream, cursor string) chan struct{} {
 	return ch
 }
 
-func (d *fakeDest) LoadState(_ context.Context, _, stream string) (sink.State, bool, error) {
+// LoadStates logs no event (every run starts with one): see loads.
+func (d *fakeDest) LoadStates(_ context.Context, _ string, streams []string) (map[string]sink.State, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st, ok := d.state[stream]
-	return st, ok, nil
+	d.loads++
+	out := map[string]sink.State{}
+	for _, stream := range streams {
+		if st, ok := d.state[stream]; ok && (st.SnapshotID != 0 || len(st.Cursor) > 0) {
+			out[stream] = st
+		}
+	}
+	return out, nil
 }
 
-func (d *fakeDest) SaveState(_ context.Context, _, stream string, st sink.State) error {
-	ch := d.saveAttempted(stream, string(st.Cursor))
+// SaveStates logs an event per state, up to the first that failSave
+// fails, and saves all the states or, failing, none. How states are
+// grouped into writes depends on how messages are grouped into commits,
+// which is timing: the log is the same either way, and write tells.
+func (d *fakeDest) SaveStates(_ context.Context, _ string, states []sink.StreamState) error {
+	var chs []chan struct{}
+	for _, st := range states {
+		chs = append(chs, d.saveAttempted(st.Stream, string(st.Cursor)))
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	defer func() {
-		select {
-		case <-ch:
-		default:
-			close(ch)
+		for _, ch := range chs {
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
 		}
 	}()
+	d.writes++
 	var err error
-	if d.failSave != nil {
-		err = d.failSave(stream, st)
+	for _, st := range states {
+		if d.failSave != nil {
+			err = d.failSave(st.Stream, st.State)
+		}
+		d.events = append(d.events, event{op: "save", stream: st.Stream, cursor: string(st.Cursor), snap: st.SnapshotID, write: d.writes, failed: err != nil})
+		if err != nil {
+			return err
+		}
 	}
-	d.events = append(d.events, event{op: "save", stream: stream, cursor: string(st.Cursor), snap: st.SnapshotID, failed: err != nil})
-	if err == nil {
-		d.state[stream] = st
+	for _, st := range states {
+		d.state[st.Stream] = st.State
 	}
-	return err
+	return nil
 }
 
 func (d *fakeDest) BeginSnapshot(_ context.Context, _, stream string) (uint64, error) {

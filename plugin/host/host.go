@@ -15,11 +15,13 @@ import (
 // Destination is where a run's rows, cursors and run record go; the loop
 // touches ClickHouse through nothing else. *sink.Sink implements it.
 type Destination interface {
-	// LoadState returns the saved state of (appid, stream); ok is false
-	// when there is none.
-	LoadState(ctx context.Context, appid, stream string) (st sink.State, ok bool, err error)
-	// SaveState saves the state of (appid, stream); a zero State clears it.
-	SaveState(ctx context.Context, appid, stream string, st sink.State) error
+	// LoadStates returns the saved states of streams of appid, in one
+	// read: a stream without one (or with a cleared one) is not in the
+	// map.
+	LoadStates(ctx context.Context, appid string, streams []string) (map[string]sink.State, error)
+	// SaveStates saves the states of several streams of appid in one
+	// write, all or (on an error) possibly none; a zero State clears one.
+	SaveStates(ctx context.Context, appid string, states []sink.StreamState) error
 	// BeginSnapshot opens a new snapshot of stream and returns its id.
 	BeginSnapshot(ctx context.Context, appid, stream string) (uint64, error)
 	// Insert commits recs (of st's source schema) and returns the rows

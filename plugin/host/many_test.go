@@ -36,11 +36,11 @@ func (m *multiDest) of(appid string) *fakeDest {
 	return m.dests[appid]
 }
 
-func (m *multiDest) LoadState(ctx context.Context, appid, stream string) (sink.State, bool, error) {
-	return m.of(appid).LoadState(ctx, appid, stream)
+func (m *multiDest) LoadStates(ctx context.Context, appid string, streams []string) (map[string]sink.State, error) {
+	return m.of(appid).LoadStates(ctx, appid, streams)
 }
-func (m *multiDest) SaveState(ctx context.Context, appid, stream string, st sink.State) error {
-	return m.of(appid).SaveState(ctx, appid, stream, st)
+func (m *multiDest) SaveStates(ctx context.Context, appid string, states []sink.StreamState) error {
+	return m.of(appid).SaveStates(ctx, appid, states)
 }
 func (m *multiDest) BeginSnapshot(ctx context.Context, appid, stream string) (uint64, error) {
 	return m.of(appid).BeginSnapshot(ctx, appid, stream)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -15,11 +16,11 @@ import (
 	"github.com/wxsync/wxsync/sink"
 )
 
-// Run syncs cfg.Streams from src into dst: it loads each stream's state
-// (beginning a snapshot where none is open), starts src's Read from the
-// saved cursors, and commits what it sends. The error carries its kind
-// (kind.Of): Temporary when the run stopped early with its cursors saved,
-// Config, or Internal. The Report says what was committed, error or not.
+// Run syncs cfg.Streams from src into dst: it loads the streams' states
+// (in one read), begins a snapshot where none is open, starts src's Read
+// from the saved cursors, and commits what it sends. The error carries its
+// kind (kind.Of): Temporary when the run stopped early with its cursors
+// saved, Config, or Internal. The Report says what was committed, error or not.
 //
 // On ctx cancellation (a signal) the Read is stopped, what was received is
 // committed, its checkpoints saved, and the run ends Temporary.
@@ -28,10 +29,20 @@ func Run(ctx context.Context, cfg RunConfig, src Source, dst Destination, obs Ob
 		obs = nopObserver{}
 	}
 	r := &run{cfg: cfg.withDefaults(), dst: dst, obs: obs, open: map[string]*streamRun{}, calls: map[string]int64{}}
+	for _, name := range r.cfg.Streams {
+		if _, err := schema.Lookup(name); err != nil {
+			return r.report(), kind.Mark(kind.Config, err)
+		}
+	}
+	loaded, err := dst.LoadStates(ctx, r.cfg.AppID, r.cfg.Streams)
+	if err != nil {
+		return r.report(), kind.Mark(kind.Temporary, fmt.Errorf("load the states of %s: %w", strings.Join(r.cfg.Streams, ", "), err))
+	}
 	var states []plugin.StreamState
 	resumed := map[string]bool{}
 	for _, name := range r.cfg.Streams {
-		sr, err := r.prepare(ctx, name)
+		state, ok := loaded[name]
+		sr, err := r.prepare(ctx, name, state, ok)
 		if err != nil {
 			return r.report(), err
 		}
@@ -39,7 +50,7 @@ func Run(ctx context.Context, cfg RunConfig, src Source, dst Destination, obs Ob
 		resumed[name] = len(sr.cursor) > 0
 	}
 	obs.Begin(resumed)
-	err := r.read(ctx, src, states)
+	err = r.read(ctx, src, states)
 	return r.report(), err
 }
 
@@ -67,6 +78,9 @@ type streamRun struct {
 	// or committed; it is saved after the next commit.
 	saveable *plugin.Checkpoint
 	done     bool
+	// stored: a state of the stream is stored (found at load, or saved
+	// by this run), so finishing the stream must clear it.
+	stored bool
 }
 
 // report is what the run did so far.
@@ -78,20 +92,17 @@ func (r *run) report() Report {
 	return rep
 }
 
-// prepare loads a stream's state and, for a snapshot stream with no
-// snapshot open, begins one and saves it at once, so that an interrupted
-// run resumes this snapshot rather than starting another.
-func (r *run) prepare(ctx context.Context, name string) (*streamRun, error) {
+// prepare sets a stream up from its saved state (ok: there is one) and,
+// for a snapshot stream with no snapshot open, begins one and saves it at
+// once, so that an interrupted run resumes this snapshot rather than
+// starting another.
+func (r *run) prepare(ctx context.Context, name string, state sink.State, ok bool) (*streamRun, error) {
 	st, err := schema.Lookup(name)
 	if err != nil {
 		return nil, kind.Mark(kind.Config, err)
 	}
-	sr := &streamRun{st: st}
+	sr := &streamRun{st: st, stored: ok}
 	appid := r.cfg.AppID
-	state, _, err := r.dst.LoadState(ctx, appid, name)
-	if err != nil {
-		return nil, kind.Mark(kind.Temporary, fmt.Errorf("load %s state: %w", name, err))
-	}
 	sr.snapshot, sr.cursor = state.SnapshotID, state.Cursor
 	if st.Kind == schema.Snapshot && sr.snapshot == 0 {
 		id, err := r.dst.BeginSnapshot(ctx, appid, name)
@@ -99,9 +110,10 @@ func (r *run) prepare(ctx context.Context, name string) (*streamRun, error) {
 			return nil, kind.Mark(kind.Temporary, fmt.Errorf("begin %s snapshot: %w", name, err))
 		}
 		sr.snapshot, sr.cursor = id, nil
-		if err := r.dst.SaveState(ctx, appid, name, sink.State{SnapshotID: id}); err != nil {
+		if err := r.dst.SaveStates(ctx, appid, []sink.StreamState{{Stream: name, State: sink.State{SnapshotID: id}}}); err != nil {
 			return nil, kind.Mark(kind.Temporary, fmt.Errorf("save %s state: %w", name, err))
 		}
+		sr.stored = true
 		r.cfg.Log.Info("snapshot begun", "stream", name, "snapshot_id", id)
 	} else if len(sr.cursor) > 0 || sr.snapshot != 0 {
 		r.cfg.Log.Info("resuming", "stream", name, "snapshot_id", sr.snapshot)

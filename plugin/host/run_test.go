@@ -7,11 +7,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
 
 	"github.com/wxsync/wxsync/plugin"
 	"github.com/wxsync/wxsync/plugin/kind"
 	"github.com/wxsync/wxsync/schema"
 	"github.com/wxsync/wxsync/sink"
+	"github.com/wxsync/wxsync/sink/sinktest"
 )
 
 // *sink.Sink is a Destination and *plugin.Client a Source.
@@ -235,6 +239,7 @@ func TestCrashBetweenInsertAndCursorSaveRefetches(t *testing.T) {
 	wantState(t, d, schema.Followers, 1, "p1")
 
 	d.failSave = nil
+	d.attempted = map[string]chan struct{}{} // the failed p2 save was attempted: the rerun pauses on it again
 	_, events, _, err = runOnce(t, d, both, walk(pages, both, true), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -350,5 +355,72 @@ func TestProfileFilter(t *testing.T) {
 	src := &scriptSource{t: t, dst: d, script: walk(pages, followers, false)}
 	if _, err := Run(context.Background(), RunConfig{AppID: "wxA", Streams: followers}, src, d, nil); err != nil || src.host != nil {
 		t.Errorf("followers only: err %v, host %v, want no profile filter", err, src.host)
+	}
+}
+
+// One state read per run; a stream whose state was absent at load and
+// that saved none in the run is finished without a write to the state
+// (nothing to clear); one that had a state, or saved one, is cleared.
+func TestFinishClearsOnlyAStoredState(t *testing.T) {
+	d := newFakeDest()
+	onePage := func([]plugin.StreamState) []step {
+		return []step{rec(schema.Followers, "a"), rec(schema.Users, "a"), done(schema.Followers), done(schema.Users)}
+	}
+	if _, events, _, err := runOnce(t, d, both, onePage, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		wantLog(t, events, "begin followers", "save followers snapshot 1",
+			"insert followers [a]", "insert users [a]", "complete followers", "save followers clear")
+	}
+	if d.loads != 1 {
+		t.Errorf("%d state loads, want 1", d.loads)
+	}
+	// A users state left by an interrupted run is cleared.
+	d.state[schema.Users] = sink.State{Cursor: []byte("p9")}
+	if _, events, _, err := runOnce(t, d, both, onePage, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		wantLog(t, events, "begin followers", "save followers snapshot 2",
+			"insert followers [a]", "insert users [a]", "complete followers", "save followers clear", "save users clear")
+	}
+	wantState(t, d, schema.Users, 0, "")
+	// A cleared state is none: nothing more to clear.
+	if _, events, _, err := runOnce(t, d, []string{schema.Users}, func([]plugin.StreamState) []step {
+		return []step{rec(schema.Users, "b"), done(schema.Users)}
+	}, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		wantLog(t, events, "insert users [b]")
+	}
+	if d.loads != 3 {
+		t.Errorf("%d state loads, want 3 (one per run)", d.loads)
+	}
+}
+
+// The cursors of every stream of a commit go in one state write, after
+// the rows and after the completion of a snapshot that is done.
+func TestCommitSavesStatesInOneWrite(t *testing.T) {
+	d := newFakeDest()
+	fst, _ := schema.Lookup(schema.Followers)
+	ust, _ := schema.Lookup(schema.Users)
+	obs := &recObserver{}
+	r := &run{cfg: RunConfig{AppID: "wxA", Streams: both}.withDefaults(), dst: d, obs: obs, open: map[string]*streamRun{
+		schema.Followers: {st: fst, snapshot: 4, stored: true, saveable: &plugin.Checkpoint{Done: true},
+			pending: []arrow.Record{sinktest.Record(t, fst, []any{"a", time.Unix(1700000000, 0).UTC()})}, rows: 1},
+		schema.Users: {st: ust, stored: false, saveable: &plugin.Checkpoint{Cursor: []byte("p1")}},
+	}}
+	if err := r.commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantLog(t, d.events, "insert followers [a]", "complete followers", "save followers clear", "save users p1")
+	if d.writes != 1 || d.events[2].write != 1 || d.events[3].write != 1 {
+		t.Errorf("%d state writes, want both states in one", d.writes)
+	}
+	fr, ur := r.open[schema.Followers], r.open[schema.Users]
+	if !fr.done || fr.stored || fr.saveable != nil || ur.done || !ur.stored || string(ur.cursor) != "p1" || ur.saveable != nil {
+		t.Errorf("after the commit: followers %+v, users %+v", fr, ur)
+	}
+	if !slices.Equal(obs.calls, []string{"done followers"}) {
+		t.Errorf("observer told %q", obs.calls)
 	}
 }
