@@ -501,14 +501,10 @@ const (
 	// holds no table.
 	wroteNothing = iota + 1
 	// wroteRecord: the run started (its configuration is valid) and failed
-	// before it began a snapshot: the tables exist and hold one row, the
-	// run's record in wxsync_runs; no snapshot was begun, no state saved.
+	// before its first commit: the tables exist and hold one row, the
+	// run's record in wxsync_runs; no snapshot was begun (a snapshot is
+	// begun at the first commit), no state saved.
 	wroteRecord
-	// wroteBegun: besides the run record, the snapshots are begun (the
-	// followers one: in progress, no rows, saved in the state with no
-	// cursor), but no row of any stream was written and the view is empty.
-	// When the fault is spent, the rerun continues that snapshot.
-	wroteBegun
 )
 
 // dataTables are the tables that hold what the streams fetched.
@@ -530,27 +526,27 @@ func TestSyncExitCodes(t *testing.T) {
 		faults []wxsim.Fault
 		want   int
 		says   []string // regexps the output matches
-		wrote  int      // wroteNothing, wroteRecord, wroteBegun, or 0 (not checked)
-		rerun  bool     // wroteBegun: the faults are spent, so a rerun without env completes
+		wrote  int      // wroteNothing, wroteRecord, or 0 (not checked)
+		rerun  bool     // wroteRecord: the faults are spent, so a rerun without env completes
 	}{
 		{name: "done", want: exitOK},
 
 		{name: "45009", faults: userGet(1, 1, wxsim.FaultQuota), want: exitTempFail,
-			says: []string{"errcode 45009 " + rid, "daily quota"}, wrote: wroteBegun, rerun: true},
+			says: []string{"errcode 45009 " + rid, "daily quota"}, wrote: wroteRecord, rerun: true},
 		{name: "retries exhausted", faults: userGet(1, 2, wxsim.FaultBusy), env: []string{"WECHAT_MAX_ATTEMPTS=2"}, want: exitTempFail,
-			says: []string{`giving up after 2 attempt\(s\)`, "errcode -1"}, wrote: wroteBegun, rerun: true},
+			says: []string{`giving up after 2 attempt\(s\)`, "errcode -1"}, wrote: wroteRecord, rerun: true},
 
 		{name: "no appid", env: []string{"WECHAT_APPID="}, want: exitConfigErr,
 			says: []string{`WECHAT_APPID \(--appid\) is not set`}, wrote: wroteNothing},
 		{name: "no secret", env: []string{"WECHAT_SECRET="}, want: exitConfigErr,
 			says: []string{"WECHAT_SECRET is not set"}, wrote: wroteNothing},
 		{name: "48001", faults: userGet(1, 1, wxsim.FaultUnauthorized), want: exitConfigErr,
-			says: []string{"errcode 48001 " + rid, "verify the account", "接口权限"}, wrote: wroteBegun, rerun: true},
+			says: []string{"errcode 48001 " + rid, "verify the account", "接口权限"}, wrote: wroteRecord, rerun: true},
 		// A host off the whitelist is refused every call.
 		{name: "40164", faults: []wxsim.Fault{{Path: wxsim.AnyPath, Kind: wxsim.FaultIPWhitelist}}, want: exitConfigErr,
-			says: []string{"errcode 40164 " + rid, "IP whitelist", "IP白名单"}, wrote: wroteBegun},
+			says: []string{"errcode 40164 " + rid, "IP whitelist", "IP白名单"}, wrote: wroteRecord},
 		{name: "40125", env: []string{"WECHAT_SECRET=not-the-secret"}, want: exitConfigErr,
-			says: []string{"errcode 40125 " + rid, "check WECHAT_SECRET"}, wrote: wroteBegun, rerun: true},
+			says: []string{"errcode 40125 " + rid, "check WECHAT_SECRET"}, wrote: wroteRecord, rerun: true},
 		{name: "malformed dsn", env: []string{"CLICKHOUSE_DSN=clickhouse://u:" + password + "@127.0.0.1:9000/no-such;db"}, want: exitConfigErr,
 			says: []string{"invalid clickhouse DSN"}, wrote: wroteNothing},
 		{name: "not the native protocol", env: []string{"CLICKHOUSE_DSN=http://127.0.0.1:8123/db"}, want: exitConfigErr,
@@ -607,23 +603,12 @@ func TestSyncExitCodes(t *testing.T) {
 					t.Errorf("%s holds %d rows, want none", table, n)
 				}
 			}
-			snaps := e.snapshots()
-			st, saved := e.state()
-			if c.wrote == wroteRecord {
-				if n := e.count("SELECT count() AS x FROM {db}.wechat_snapshots") + e.count("SELECT count() AS x FROM {db}.wxsync_state"); n != 0 {
-					t.Errorf("wechat_snapshots and wxsync_state hold %d rows, want none", n)
-				}
-				return
-			}
-			if len(snaps) != 1 || snaps[0] != (snapshotRow{ID: snaps[0].ID}) || !saved || st.SnapshotID != snaps[0].ID || st.RawCursor != "" {
-				t.Fatalf("wechat_snapshots %+v, wxsync_state %+v: want one begun snapshot, saved with no cursor", snaps, st)
-			}
-			if got := e.current(); len(got) != 0 {
-				t.Fatalf("the view shows %d followers, want none", len(got))
+			if n := e.count("SELECT count() AS x FROM {db}.wechat_snapshots") + e.count("SELECT count() AS x FROM {db}.wxsync_state"); n != 0 {
+				t.Errorf("wechat_snapshots and wxsync_state hold %d rows, want none", n)
 			}
 			if c.rerun {
 				e.sync(exitOK) // fixed: the faults are spent, c.env dropped
-				e.wantOneSnapshot(snaps[0].ID)
+				e.wantOneSnapshot(0)
 			}
 		})
 	}

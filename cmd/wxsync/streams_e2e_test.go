@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wxsync/wxsync/connector/wxsim"
+	"github.com/wxsync/wxsync/sink"
 )
 
 // streamsAll selects every stream (the harness's default is followers only).
@@ -437,7 +438,18 @@ func TestStreamsUsersLookupFailureIsTemporary(t *testing.T) {
 	}
 	e.setGate(nil)
 	e.sync(exitOK, streamsAccount)
-	e.wantOneSnapshot(0)
+	// The failed run's snapshot, begun at its commit of the first page's
+	// followers and named by no state, was abandoned and its rows dropped
+	// when the rerun's snapshot completed.
+	snaps := e.snapshots()
+	n := uint64(e.sim.Total())
+	if len(snaps) != 2 || snaps[0].Complete != sink.SnapshotAbandoned || snaps[1].Complete != sink.SnapshotComplete || snaps[1].Rows != n {
+		t.Fatalf("wechat_snapshots = %+v, want the failed run's abandoned, then one complete of %d rows", snaps, n)
+	}
+	if left := e.count("SELECT count() AS x FROM {db}.wechat_followers WHERE snapshot_id = ?", snaps[0].ID); left != 0 {
+		t.Errorf("the abandoned snapshot still holds %d rows", left)
+	}
+	e.wantCurrent()
 	e.wantProfiles(e.sim.FollowerOpenIDs())
 }
 

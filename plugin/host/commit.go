@@ -81,6 +81,9 @@ func (r *run) takeProgress(stream string, p *plugin.Progress) {
 // cursor may cover another stream's rows. The first failure ends the
 // commit: no cursor moves after a failed insert or completion.
 func (r *run) commit(ctx context.Context) error {
+	if err := r.begin(ctx); err != nil {
+		return err
+	}
 	if err := r.insertPending(ctx); err != nil {
 		return err
 	}
@@ -114,6 +117,26 @@ func (r *run) commit(ctx context.Context) error {
 	}
 	for _, name := range r.cfg.Streams {
 		r.saved(r.open[name])
+	}
+	return nil
+}
+
+// begin opens the snapshot of each snapshot stream that has none and has
+// something to commit (rows, or a checkpoint: an empty list is an empty
+// snapshot). Its row in wechat_snapshots goes in before any of its rows, so
+// that no row is ever outside a snapshot that pruning knows of.
+func (r *run) begin(ctx context.Context) error {
+	for _, name := range r.cfg.Streams {
+		sr := r.open[name]
+		if sr.st.Kind != schema.Snapshot || sr.snapshot != 0 || (len(sr.pending) == 0 && sr.saveable == nil) {
+			continue
+		}
+		id, err := r.dst.BeginSnapshot(ctx, r.cfg.AppID, name)
+		if err != nil {
+			return kind.Mark(kind.Temporary, fmt.Errorf("begin %s snapshot: %w", name, err))
+		}
+		sr.snapshot = id
+		r.cfg.Log.Info("snapshot begun", "stream", name, "snapshot_id", id)
 	}
 	return nil
 }

@@ -64,10 +64,12 @@ type fakeDest struct {
 	tables map[string]map[string]bool // stream → dedup key (snapshot/openid or openid) → present
 	events []event
 	snaps  uint64
-	fresh  map[string]bool // FreshProfiles' answer
-	runs   []sink.Run
-	loads  int // LoadStates calls
-	writes int // SaveStates calls
+	// completed are the snapshots CompleteSnapshot marked complete.
+	completed map[uint64]bool
+	fresh     map[string]bool // FreshProfiles' answer
+	runs      []sink.Run
+	loads     int // LoadStates calls
+	writes    int // SaveStates calls
 	// failInsert and failSave, when set, fail the calls they return an
 	// error for; a failed insert stores nothing.
 	failInsert func(stream string, keys []string) error
@@ -76,7 +78,7 @@ type fakeDest struct {
 }
 
 func newFakeDest() *fakeDest {
-	return &fakeDest{state: map[string]sink.State{}, raw: map[string]int{}, tables: map[string]map[string]bool{}, attempted: map[string]chan struct{}{}}
+	return &fakeDest{state: map[string]sink.State{}, raw: map[string]int{}, tables: map[string]map[string]bool{}, attempted: map[string]chan struct{}{}, completed: map[uint64]bool{}}
 }
 
 // saveAttempted returns a channel closed once a save of stream with
@@ -195,6 +197,15 @@ func (d *fakeDest) CompleteSnapshot(_ context.Context, _, stream string, id uint
 	for k := range d.tables[stream] {
 		if strings.HasPrefix(k, fmt.Sprintf("%d/", id)) {
 			n++
+		}
+	}
+	// Like sink's prune: a snapshot begun before this one and never
+	// completed is abandoned, its rows dropped.
+	d.completed[id] = true
+	for k := range d.tables[stream] {
+		var older uint64
+		if _, err := fmt.Sscanf(k, "%d/", &older); err == nil && older < id && !d.completed[older] {
+			delete(d.tables[stream], k)
 		}
 	}
 	return n, nil

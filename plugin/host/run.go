@@ -42,7 +42,7 @@ func Run(ctx context.Context, cfg RunConfig, src Source, dst Destination, obs Ob
 	resumed := map[string]bool{}
 	for _, name := range r.cfg.Streams {
 		state, ok := loaded[name]
-		sr, err := r.prepare(ctx, name, state, ok)
+		sr, err := r.prepare(name, state, ok)
 		if err != nil {
 			return r.report(), err
 		}
@@ -68,7 +68,7 @@ type run struct {
 // resumed from, and the rows received but not yet committed.
 type streamRun struct {
 	st       schema.Stream
-	snapshot uint64 // 0 for streams that are not snapshots
+	snapshot uint64 // 0 for streams that are not snapshots, and until begun
 	cursor   []byte
 	pending  []arrow.Record
 	rows     int   // rows in pending
@@ -92,29 +92,20 @@ func (r *run) report() Report {
 	return rep
 }
 
-// prepare sets a stream up from its saved state (ok: there is one) and,
-// for a snapshot stream with no snapshot open, begins one and saves it at
-// once, so that an interrupted run resumes this snapshot rather than
-// starting another.
-func (r *run) prepare(ctx context.Context, name string, state sink.State, ok bool) (*streamRun, error) {
+// prepare sets a stream up from its saved state (ok: there is one). A
+// snapshot stream with no snapshot open begins one at its first commit
+// (begin), not here: a run that fails before it commits anything leaves no
+// snapshot and no state behind, and the state of the new snapshot goes in
+// that commit's one state write.
+func (r *run) prepare(name string, state sink.State, ok bool) (*streamRun, error) {
 	st, err := schema.Lookup(name)
 	if err != nil {
 		return nil, kind.Mark(kind.Config, err)
 	}
 	sr := &streamRun{st: st, stored: ok}
-	appid := r.cfg.AppID
 	sr.snapshot, sr.cursor = state.SnapshotID, state.Cursor
 	if st.Kind == schema.Snapshot && sr.snapshot == 0 {
-		id, err := r.dst.BeginSnapshot(ctx, appid, name)
-		if err != nil {
-			return nil, kind.Mark(kind.Temporary, fmt.Errorf("begin %s snapshot: %w", name, err))
-		}
-		sr.snapshot, sr.cursor = id, nil
-		if err := r.dst.SaveStates(ctx, appid, []sink.StreamState{{Stream: name, State: sink.State{SnapshotID: id}}}); err != nil {
-			return nil, kind.Mark(kind.Temporary, fmt.Errorf("save %s state: %w", name, err))
-		}
-		sr.stored = true
-		r.cfg.Log.Info("snapshot begun", "stream", name, "snapshot_id", id)
+		sr.cursor = nil
 	} else if len(sr.cursor) > 0 || sr.snapshot != 0 {
 		r.cfg.Log.Info("resuming", "stream", name, "snapshot_id", sr.snapshot)
 	}
