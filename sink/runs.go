@@ -55,39 +55,55 @@ type RunStream struct {
 	SnapshotID uint64
 }
 
-// RecordRun inserts r into wxsync_runs, retrying a transient failure like
-// an insert.
+// RecordRun inserts r into wxsync_runs; it is RecordRuns of one run.
 func (s *Sink) RecordRun(ctx context.Context, r Run) error {
-	if r.ID == "" {
-		return errors.New("record run: empty run id")
+	return s.RecordRuns(ctx, []Run{r})
+}
+
+// RecordRuns inserts runs into wxsync_runs in one insert (all or, on an
+// error, possibly none), retrying a transient failure like an insert.
+func (s *Sink) RecordRuns(ctx context.Context, runs []Run) error {
+	if len(runs) == 0 {
+		return nil
 	}
-	var streams []string
-	var rows, snaps []uint64
-	for _, st := range r.Streams {
-		streams = append(streams, st.Stream)
-		rows = append(rows, st.Rows)
-		snaps = append(snaps, st.SnapshotID)
+	n := len(runs)
+	var (
+		ids, appids, statuses, errs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		started, finished           = make([]time.Time, n), make([]time.Time, n)
+		codes                       = make([]uint8, n)
+		streams, paths, qpaths      = make([][]string, n), make([][]string, n), make([][]string, n)
+		rows, snaps, calls, qremain = make([][]uint64, n), make([][]uint64, n), make([][]uint64, n), make([][]uint64, n)
+	)
+	for i, r := range runs {
+		if r.ID == "" {
+			return errors.New("record run: empty run id")
+		}
+		ids[i], appids[i], statuses[i], errs[i], codes[i] = r.ID, r.AppID, r.Status, r.Error, r.ExitCode
+		started[i], finished[i] = r.StartedAt.UTC().Truncate(time.Second), r.FinishedAt.UTC().Truncate(time.Second)
+		streams[i], rows[i], snaps[i] = []string{}, []uint64{}, []uint64{}
+		for _, st := range r.Streams {
+			streams[i] = append(streams[i], st.Stream)
+			rows[i] = append(rows[i], st.Rows)
+			snaps[i] = append(snaps[i], st.SnapshotID)
+		}
+		paths[i], calls[i] = sortedCounts(r.Calls)
+		qpaths[i], qremain[i] = sortedCounts(r.QuotaRemain)
 	}
-	paths, calls := sortedCounts(r.Calls)
-	qpaths, qremain := sortedCounts(r.QuotaRemain)
+	what := "record run " + runs[0].ID
+	if n > 1 {
+		what = fmt.Sprintf("record %d runs (%s, ...)", n, runs[0].ID)
+	}
 	q := fmt.Sprintf("INSERT INTO %s.`%s` (%s)", s.qdb, RunsTable, strings.Join(runsTable().Columns(), ", "))
-	return s.retry(ctx, "record run "+r.ID, func(ctx context.Context) error {
-		return s.sendColumns(ctx, q, []any{
-			[]string{r.ID}, []string{r.AppID},
-			[]time.Time{r.StartedAt.UTC().Truncate(time.Second)}, []time.Time{r.FinishedAt.UTC().Truncate(time.Second)},
-			[]string{r.Status}, []uint8{r.ExitCode},
-			[][]string{nonNil(streams)}, [][]uint64{nonNil(rows)}, [][]uint64{nonNil(snaps)},
-			[][]string{nonNil(paths)}, [][]uint64{nonNil(calls)},
-			[][]string{nonNil(qpaths)}, [][]uint64{nonNil(qremain)},
-			[]string{r.Error},
-		})
+	return s.retry(ctx, what, func(ctx context.Context) error {
+		return s.sendColumns(ctx, q, []any{ids, appids, started, finished, statuses, codes,
+			streams, rows, snaps, paths, calls, qpaths, qremain, errs})
 	})
 }
 
 // sortedCounts returns m's keys, sorted, and their values (negative ones
 // as 0).
 func sortedCounts(m map[string]int64) ([]string, []uint64) {
-	keys := make([]string, 0, len(m))
+	keys := make([]string, 0, len(m)) // never nil: an empty array, not NULL
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -97,11 +113,4 @@ func sortedCounts(m map[string]int64) ([]string, []uint64) {
 		vals[i] = uint64(max(m[k], 0))
 	}
 	return keys, vals
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }

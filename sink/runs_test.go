@@ -32,10 +32,9 @@ func TestRecordRun(t *testing.T) {
 		// Nothing known but how it ended.
 		{ID: "run-2", AppID: "wxA", StartedAt: start, FinishedAt: start, Status: sink.RunConfigError, ExitCode: 78, Error: "48001 api unauthorized"},
 	}
-	for _, r := range runs {
-		if err := s.RecordRun(ctx, r); err != nil {
-			t.Fatal(err)
-		}
+	// Several runs go in one insert, each row with its own arrays.
+	if err := s.RecordRuns(ctx, runs); err != nil {
+		t.Fatal(err)
 	}
 	rows, err := s.Conn().Query(ctx, fmt.Sprintf("SELECT run_id, appid, started_at, finished_at, status, exit_code, streams, rows, snapshot_ids, "+
 		"api_paths, api_calls, quota_paths, quota_remain, error FROM `%s`.%s ORDER BY run_id", s.Database(), sink.RunsTable))

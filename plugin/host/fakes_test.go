@@ -221,10 +221,10 @@ func (d *fakeDest) FreshProfiles(_ context.Context, _ string, openids []string, 
 	return out, nil
 }
 
-func (d *fakeDest) RecordRun(_ context.Context, r sink.Run) error {
+func (d *fakeDest) RecordRuns(_ context.Context, runs []sink.Run) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.runs = append(d.runs, r)
+	d.runs = append(d.runs, runs...)
 	return nil
 }
 

@@ -33,8 +33,8 @@ type Destination interface {
 	// FreshProfiles returns which of openids have a profile fetched at or
 	// after since.
 	FreshProfiles(ctx context.Context, appid string, openids []string, since time.Time) (map[string]bool, error)
-	// RecordRun writes a run's row in wxsync_runs.
-	RecordRun(ctx context.Context, r sink.Run) error
+	// RecordRuns writes runs' rows in wxsync_runs, in one insert.
+	RecordRuns(ctx context.Context, runs []sink.Run) error
 }
 
 // Source is a source's Read. *plugin.Client implements it.

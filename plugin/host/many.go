@@ -40,8 +40,8 @@ type ManyConfig struct {
 	Dst Destination
 	// Redact removes secrets from a run record's error text (nil: none).
 	Redact func(string) string
-	// Done, when set, is called as each account's run ends (from the
-	// goroutine that ran it).
+	// Done, when set, is called as each account's run ends, once its
+	// record is written (or failed to be), from one goroutine.
 	Done func(AccountResult)
 }
 
@@ -119,21 +119,85 @@ func RunMany(ctx context.Context, cfg ManyConfig, accounts []Account) Summary {
 		parallel = DefaultParallel
 	}
 	results := make([]AccountResult, len(accounts))
+	rec := newRecorder(ctx, &cfg, results)
 	q := &queue{n: len(accounts)}
 	var wg sync.WaitGroup
 	for range min(parallel, len(accounts)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &worker{cfg: &cfg}
+			w := &worker{cfg: &cfg, rec: rec}
 			w.loop(ctx, q, accounts, results)
 		}()
 	}
 	wg.Wait()
+	rec.close()
 	for i := q.taken(); i < len(accounts); i++ {
 		results[i] = AccountResult{Account: accounts[i], Err: ErrNotStarted}
 	}
 	return Summary{Results: results}
+}
+
+// recorder writes the run records of the accounts the workers finish, on
+// a goroutine of its own, so that a worker goes on to its next account
+// without waiting for ClickHouse: each insert takes every record that
+// finished meanwhile (a record never waits for others to come). It sets
+// each result's RecordErr and calls Done. A record waits only for the
+// insert before it; close waits for the last one.
+type recorder struct {
+	ctx     context.Context
+	cfg     *ManyConfig
+	results []AccountResult
+	done    chan int // indexes of finished results
+	stopped chan struct{}
+}
+
+// maxRecordsPerInsert bounds one insert of run records.
+const maxRecordsPerInsert = 1000
+
+func newRecorder(ctx context.Context, cfg *ManyConfig, results []AccountResult) *recorder {
+	r := &recorder{ctx: ctx, cfg: cfg, results: results, done: make(chan int, len(results)), stopped: make(chan struct{})}
+	go r.loop()
+	return r
+}
+
+// record hands result i, complete but for RecordErr, to the recorder.
+func (r *recorder) record(i int) { r.done <- i }
+
+// close waits until every handed result is recorded.
+func (r *recorder) close() {
+	close(r.done)
+	<-r.stopped
+}
+
+func (r *recorder) loop() {
+	defer close(r.stopped)
+	for i := range r.done {
+		batch := []int{i}
+	more:
+		for len(batch) < maxRecordsPerInsert {
+			select {
+			case j, ok := <-r.done:
+				if !ok {
+					break more
+				}
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		runs := make([]sink.Run, len(batch))
+		for k, j := range batch {
+			runs[k] = r.results[j].Record
+		}
+		err := WriteRecords(r.ctx, r.cfg.Dst, runs)
+		for _, j := range batch {
+			r.results[j].RecordErr = err
+			if r.cfg.Done != nil {
+				r.cfg.Done(r.results[j])
+			}
+		}
+	}
 }
 
 // queue hands out the indexes of the accounts, in order, until ctx is
@@ -167,6 +231,7 @@ func (q *queue) taken() int {
 // the source it is launching for its next account.
 type worker struct {
 	cfg   *ManyConfig
+	rec   *recorder
 	src   Source
 	stop  func()
 	runs  int           // accounts run through src
@@ -205,6 +270,7 @@ func (w *worker) loop(ctx context.Context, q *queue, accounts []Account, results
 			}
 		}
 		results[i] = w.runAccount(ctx, accounts[i], ahead)
+		w.rec.record(i)
 		if claimed {
 			i = j
 		} else {
@@ -264,17 +330,15 @@ func (w *worker) close() {
 	}
 }
 
-// runAccount runs and records one account. Once it has the account's
-// source, and that source is to be stopped after this account, it calls
-// ahead, which may start the next account's launch. A source to be
-// stopped is stopped while the run's record is written, and gone before
-// runAccount returns.
+// runAccount runs one account and makes its record (the recorder writes
+// it). Once it has the account's source, and that source is to be stopped
+// after this account, it calls ahead, which may start the next account's
+// launch.
 func (w *worker) runAccount(ctx context.Context, a Account, ahead func()) AccountResult {
 	res := AccountResult{Account: a, Started: true}
 	started := time.Now()
 	rc, err := w.cfg.Prepare(ctx, a)
 	rc.AppID = a.AppID
-	var stopped <-chan struct{}
 	if err == nil {
 		var src Source
 		if src, err = w.source(ctx); err == nil {
@@ -284,33 +348,11 @@ func (w *worker) runAccount(ctx context.Context, a Account, ahead func()) Accoun
 			res.Report, err = Run(ctx, rc, src, w.cfg.Dst, nil)
 			w.runs++
 			if err != nil || w.runs >= max(1, w.cfg.AccountsPerSource) {
-				stopped = w.retireAsync()
+				w.retire()
 			}
 		}
 	}
 	res.Err = err
 	res.Record = NewRecord(rc, started, res.Report, err, w.cfg.Redact)
-	res.RecordErr = WriteRecord(ctx, w.cfg.Dst, res.Record)
-	if stopped != nil {
-		<-stopped
-	}
-	if w.cfg.Done != nil {
-		w.cfg.Done(res)
-	}
 	return res
-}
-
-// retireAsync stops the worker's source on another goroutine; the
-// channel is closed when it is stopped.
-func (w *worker) retireAsync() <-chan struct{} {
-	done := make(chan struct{})
-	stop := w.stop
-	w.src, w.stop, w.runs = nil, nil, 0
-	go func() {
-		defer close(done)
-		if stop != nil {
-			stop()
-		}
-	}()
-	return done
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -54,10 +55,10 @@ func (m *multiDest) CompleteSnapshot(ctx context.Context, appid, stream string, 
 func (m *multiDest) FreshProfiles(ctx context.Context, appid string, ids []string, since time.Time) (map[string]bool, error) {
 	return m.of(appid).FreshProfiles(ctx, appid, ids, since)
 }
-func (m *multiDest) RecordRun(_ context.Context, r sink.Run) error {
+func (m *multiDest) RecordRuns(_ context.Context, runs []sink.Run) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.runs = append(m.runs, r)
+	m.runs = append(m.runs, runs...)
 	return nil
 }
 
@@ -254,6 +255,21 @@ func TestRunManyLaunchesTheNextSourceAhead(t *testing.T) {
 	}
 }
 
+// cancellingSource is a Source that calls cancel as it starts reading
+// account.
+type cancellingSource struct {
+	Source
+	account string
+	cancel  func()
+}
+
+func (c cancellingSource) Read(ctx context.Context, config []byte, states []plugin.StreamState, h plugin.Host) (plugin.Messages, error) {
+	if string(config) == c.account {
+		c.cancel()
+	}
+	return c.Source.Read(ctx, config, states, h)
+}
+
 func TestRunManyCancelledStartsNoMore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	dst := &multiDest{dests: map[string]*fakeDest{}}
@@ -268,13 +284,15 @@ func TestRunManyCancelledStartsNoMore(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			launches++
-			return &accountSources{t: t, dst: dst}, func() { mu.Lock(); stops++; mu.Unlock() }, nil
+			// A signal comes while wxA is read, once wxB was taken ahead
+			// and its source launched.
+			src := cancellingSource{Source: &accountSources{t: t, dst: dst}, account: "wxA", cancel: cancel}
+			return src, func() { mu.Lock(); stops++; mu.Unlock() }, nil
 		},
-		Done: func(AccountResult) { cancel() },
 	}
 	sum := RunMany(ctx, cfg, accounts)
-	if stops != launches {
-		t.Errorf("%d sources launched, %d stopped: a source launched ahead for an account never started must be stopped too", launches, stops)
+	if launches != 2 || stops != launches {
+		t.Errorf("%d sources launched, %d stopped; want 2 (wxA's, and wxB's launched ahead), both stopped", launches, stops)
 	}
 	started := 0
 	for _, r := range sum.Results {
@@ -470,5 +488,63 @@ func TestCredentialsSealedTicketAgeAndKeeper(t *testing.T) {
 	}
 	if _, err := ParseSealerKey("short"); kind.Of(err) != kind.Config {
 		t.Errorf("short key: %v", err)
+	}
+}
+
+// blockingRuns is a Destination whose first RecordRuns waits for release;
+// it keeps each call's run ids.
+type blockingRuns struct {
+	Destination
+	entered, release chan struct{}
+	calls            [][]string
+	fail             error
+}
+
+func (b *blockingRuns) RecordRuns(_ context.Context, runs []sink.Run) error {
+	if len(b.calls) == 0 {
+		close(b.entered)
+		<-b.release
+	}
+	var ids []string
+	for _, r := range runs {
+		ids = append(ids, r.ID)
+	}
+	b.calls = append(b.calls, ids)
+	return b.fail
+}
+
+// The recorder writes a record as soon as it has one, and every record
+// that finished while that insert ran goes in the next insert together;
+// each result gets the insert's error and is passed to Done once, in order.
+func TestRecorderGroupsRecordsWhileAnInsertRuns(t *testing.T) {
+	dst := &blockingRuns{entered: make(chan struct{}), release: make(chan struct{}), fail: errors.New("clickhouse: timeout")}
+	results := make([]AccountResult, 3)
+	for i := range results {
+		results[i] = AccountResult{Account: Account{AppID: fmt.Sprint("wx", i)}, Started: true, Record: sink.Run{ID: fmt.Sprint("r", i)}}
+	}
+	var done []string
+	cfg := &ManyConfig{Dst: dst, Done: func(r AccountResult) {
+		if r.RecordErr == nil {
+			t.Errorf("%s: Done before its record's error was known", r.Account.AppID)
+		}
+		done = append(done, r.Account.AppID)
+	}}
+	rec := newRecorder(context.Background(), cfg, results)
+	rec.record(0)
+	<-dst.entered
+	rec.record(1)
+	rec.record(2)
+	close(dst.release)
+	rec.close()
+	if want := [][]string{{"r0"}, {"r1", "r2"}}; !reflect.DeepEqual(dst.calls, want) {
+		t.Errorf("inserts %v, want %v", dst.calls, want)
+	}
+	if want := []string{"wx0", "wx1", "wx2"}; !slices.Equal(done, want) {
+		t.Errorf("Done for %v, want %v", done, want)
+	}
+	for _, r := range results {
+		if !errors.Is(r.RecordErr, dst.fail) {
+			t.Errorf("%s: RecordErr %v", r.Account.AppID, r.RecordErr)
+		}
 	}
 }

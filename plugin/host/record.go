@@ -46,10 +46,15 @@ var ErrNotReached = errors.New("ClickHouse was not reached")
 // WriteRecord writes run into dst (nil: ErrNotReached), with a context
 // that outlives a signal, bounded by RecordTimeout.
 func WriteRecord(ctx context.Context, dst Destination, run sink.Run) error {
+	return WriteRecords(ctx, dst, []sink.Run{run})
+}
+
+// WriteRecords writes runs into dst in one insert, as WriteRecord.
+func WriteRecords(ctx context.Context, dst Destination, runs []sink.Run) error {
 	if dst == nil {
 		return ErrNotReached
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RecordTimeout)
 	defer cancel()
-	return dst.RecordRun(wctx, run)
+	return dst.RecordRuns(wctx, runs)
 }
