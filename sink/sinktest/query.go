@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/wxsync/wxsync/schema"
 	"github.com/wxsync/wxsync/sink"
 )
@@ -34,7 +36,20 @@ func Stream(tb testing.TB, name string) schema.Stream {
 // with %v, strings quoted, times in UTC as RFC 3339.
 func Rows(tb testing.TB, s *sink.Sink, query string, args ...any) []string {
 	tb.Helper()
-	rows, err := s.Conn().Query(Context(tb), query, args...)
+	var (
+		rows driver.Rows
+		err  error
+	)
+	// A test's own read is retried on a connection failure, as the sink
+	// retries its reads: the chDB server has been seen, rarely, to hand
+	// the pool a connection that fails at once ("use of closed network
+	// connection").
+	for attempt := 0; attempt < 3; attempt++ {
+		if rows, err = s.Conn().Query(Context(tb), query, args...); err == nil || !sink.Retryable(err) {
+			break
+		}
+		tb.Logf("%s: %v; retrying", query, err)
+	}
 	if err != nil {
 		tb.Fatalf("%s: %v", query, err)
 	}
