@@ -68,15 +68,14 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*plugin.Client, error) {
 	if len(sum) == 0 {
 		sum = nil
 	}
-	creds := cfg.Credentials
-	if cfg.MTLS && creds == nil {
-		var err error
-		if creds, err = plugin.NewCredentials(); err != nil {
-			return nil, err
+	var creds *plugin.Credentials
+	if cfg.MTLS {
+		if creds = cfg.Credentials; creds == nil {
+			var err error
+			if creds, err = plugin.NewCredentials(); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if !cfg.MTLS {
-		creds = nil
 	}
 	src, err := plugin.Launch(ctx, plugin.ClientConfig{
 		Path: cfg.Path, Logger: cfg.Logger, Checksum: sum, TLS: creds, Env: PluginEnv(cfg.Environ),

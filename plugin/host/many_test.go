@@ -224,34 +224,46 @@ func (w waitingSource) Read(ctx context.Context, config []byte, states []plugin.
 	return w.Source.Read(ctx, config, states, h)
 }
 
+// launches counts a test's Launch calls and the stops of what they
+// launched; launch returns a Launch of the sources src makes (n: the
+// launch's number, from 1).
+type launches struct {
+	mu            sync.Mutex
+	started, stop int
+}
+
+func (l *launches) launch(src func(n int) Source) func(context.Context) (Source, func(), error) {
+	return func(context.Context) (Source, func(), error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.started++
+		return src(l.started), func() { l.mu.Lock(); l.stop++; l.mu.Unlock() }, nil
+	}
+}
+
 // With one account a source, the next account's source is launched while
 // the current account runs, and no launch goes unused.
 func TestRunManyLaunchesTheNextSourceAhead(t *testing.T) {
 	dst := &multiDest{dests: map[string]*fakeDest{}}
 	accounts := []Account{{AppID: "wx0"}, {AppID: "wx1"}, {AppID: "wx2"}}
 	second := make(chan struct{})
-	var mu sync.Mutex
-	launches, stops := 0, 0
+	var l launches
 	cfg := ManyConfig{Parallel: 1, Dst: dst,
 		Prepare: func(_ context.Context, a Account) (RunConfig, error) {
 			return RunConfig{Streams: followers, SourceConfig: []byte(a.AppID)}, nil
 		},
-		Launch: func(context.Context) (Source, func(), error) {
-			mu.Lock()
-			defer mu.Unlock()
-			launches++
-			if launches == 2 {
+		Launch: l.launch(func(n int) Source {
+			if n == 2 {
 				close(second)
 			}
-			src := waitingSource{Source: &accountSources{t: t, dst: dst}, t: t, account: "wx0", gate: second}
-			return src, func() { mu.Lock(); stops++; mu.Unlock() }, nil
-		},
+			return waitingSource{Source: &accountSources{t: t, dst: dst}, t: t, account: "wx0", gate: second}
+		}),
 	}
 	if sum := RunMany(context.Background(), cfg, accounts); sum.Kind() != kind.None {
 		t.Fatalf("kind %v", sum.Kind())
 	}
-	if launches != 3 || stops != 3 {
-		t.Errorf("%d launches, %d stops; want 3 each (one per account, none wasted)", launches, stops)
+	if l.started != 3 || l.stop != 3 {
+		t.Errorf("%d launches, %d stops; want 3 each (one per account, none wasted)", l.started, l.stop)
 	}
 }
 
@@ -274,25 +286,20 @@ func TestRunManyCancelledStartsNoMore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	dst := &multiDest{dests: map[string]*fakeDest{}}
 	accounts := []Account{{AppID: "wxA"}, {AppID: "wxB"}, {AppID: "wxC"}}
-	var mu sync.Mutex
-	launches, stops := 0, 0
+	var l launches
 	cfg := ManyConfig{Parallel: 1, Dst: dst,
 		Prepare: func(_ context.Context, a Account) (RunConfig, error) {
 			return RunConfig{Streams: followers, SourceConfig: []byte(a.AppID)}, nil
 		},
-		Launch: func(context.Context) (Source, func(), error) {
-			mu.Lock()
-			defer mu.Unlock()
-			launches++
-			// A signal comes while wxA is read, once wxB was taken ahead
-			// and its source launched.
-			src := cancellingSource{Source: &accountSources{t: t, dst: dst}, account: "wxA", cancel: cancel}
-			return src, func() { mu.Lock(); stops++; mu.Unlock() }, nil
-		},
+		// A signal comes while wxA is read, once wxB was taken ahead and
+		// its source launched.
+		Launch: l.launch(func(int) Source {
+			return cancellingSource{Source: &accountSources{t: t, dst: dst}, account: "wxA", cancel: cancel}
+		}),
 	}
 	sum := RunMany(ctx, cfg, accounts)
-	if launches != 2 || stops != launches {
-		t.Errorf("%d sources launched, %d stopped; want 2 (wxA's, and wxB's launched ahead), both stopped", launches, stops)
+	if l.started != 2 || l.stop != l.started {
+		t.Errorf("%d sources launched, %d stopped; want 2 (wxA's, and wxB's launched ahead), both stopped", l.started, l.stop)
 	}
 	started := 0
 	for _, r := range sum.Results {
