@@ -283,15 +283,17 @@ func (l *listening) stats() plugin.ListenStats {
 type eventCommitter struct{ host plugin.ListenHost }
 
 func (c eventCommitter) Commit(ctx context.Context, events []receiver.Event) error {
-	rec := eventRecord(events)
+	rec := EventRecord(events)
 	defer rec.Release()
 	_, err := c.host.CommitEvents(ctx, rec)
 	return err
 }
 
-// eventRecord builds the follow_events record of events, in the stream's
-// source column order.
-func eventRecord(events []receiver.Event) arrow.Record {
+// EventRecord builds the follow_events record of events, in the stream's
+// source column order: what the plugin sends the host in CommitEvents (the
+// listen benchmark's in-process receiver builds its records with it too).
+// The caller releases it.
+func EventRecord(events []receiver.Event) arrow.Record {
 	st := schema.FollowEventsStream()
 	b := array.NewRecordBuilder(memory.NewGoAllocator(), st.SourceSchema())
 	defer b.Release()
