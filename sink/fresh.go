@@ -2,12 +2,15 @@ package sink
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
-	"hash/maphash"
 	"math"
 	"math/bits"
 	"slices"
 	"time"
+
+	"github.com/go-faster/city"
 )
 
 // FreshSet is the set of an account's openids whose profile in
@@ -19,16 +22,19 @@ import (
 // It holds 64-bit hashes, not openids: 8 bytes per fresh profile plus a
 // directory of 1–2 bytes (96 MB at 10M fresh profiles), mapped outside the
 // Go heap where the platform allows (offHeap), so that the garbage
-// collector does not let the heap grow by as much again. The hash
-// is seeded at random for each set, so two openids whose hashes collide
-// collide in one run only. A collision between a follower whose profile is
+// collector does not let the heap grow by as much again. The hash is
+// ClickHouse's cityHash64 of a salt and the openid, computed by the server
+// as it reads (8 bytes a row cross the wire, not the openid) and, for a
+// page's openids, here (city.CH64, the same function). The salt is random
+// for each set, so two openids whose hashes collide collide in one run
+// only. A collision between a follower whose profile is
 // missing or stale and a fresh one makes that follower look fresh: its
 // profile is not fetched in that run. The chance of any such miss in a
 // run is about new × fresh / 2^64 (5e-9 with 10,000 followers to fetch
-// among 10M fresh profiles), and the next run, with another seed, fetches
+// among 10M fresh profiles), and the next run, with another salt, fetches
 // it. A fresh profile never looks missing: there is no false "not fresh".
 type FreshSet struct {
-	seed   maphash.Seed
+	salt   string   // prefixed to each openid before hashing
 	hashes []uint64 // sorted, distinct
 	// dir[b] is the index in hashes of the first hash whose top bits are
 	// ≥ b; dir has 1<<shiftBits+1 entries. It turns a lookup into one read
@@ -42,21 +48,25 @@ type FreshSet struct {
 // hold (between this and twice it).
 const freshPerBucket = 4
 
-// LoadFreshProfiles reads, once, the openids of appid's profiles fetched
-// at or after since, streamed from wechat_users (`SELECT openid ... WHERE
-// appid = ? AND fetched_at >= ?`), into a FreshSet. An openid counts when
-// any of its stored versions is that recent, as in FreshProfiles. The
-// hashes are gathered in chunks as the rows come, with no count first (a
-// query less per run), then copied into one allocation of the right size.
-// The read is retried like a write.
+// LoadFreshProfiles reads, once, the hashes of the openids of appid's
+// profiles fetched at or after since, streamed from wechat_users (`SELECT
+// cityHash64(concat(salt, openid)) ... WHERE appid = ? AND fetched_at >= ?`),
+// into a FreshSet. An openid counts when any of its stored versions is that
+// recent, as in FreshProfiles. The hashes are gathered in chunks as the
+// rows come, with no count first (a query less per run), then copied into
+// one allocation of the right size. The read is retried like a write.
 func (s *Sink) LoadFreshProfiles(ctx context.Context, appid string, since time.Time) (*FreshSet, error) {
-	f := &FreshSet{seed: maphash.MakeSeed()}
-	q := fmt.Sprintf("SELECT `openid` FROM %s.`wechat_users` WHERE `appid` = ? AND `fetched_at` >= ?", s.qdb)
+	salt, err := freshSalt()
+	if err != nil {
+		return nil, fmt.Errorf("load fresh profiles of %s: %w", appid, err)
+	}
+	f := &FreshSet{salt: salt}
+	q := fmt.Sprintf("SELECT cityHash64(concat(?, `openid`)) FROM %s.`wechat_users` WHERE `appid` = ? AND `fetched_at` >= ?", s.qdb)
 	since = since.UTC()
 	var chunks [][]uint64
-	err := s.retry(ctx, "load fresh profiles", func(ctx context.Context) error {
+	err = s.retry(ctx, "load fresh profiles", func(ctx context.Context) error {
 		chunks = chunks[:0] // an attempt before this one
-		return s.readFreshHashes(ctx, f.seed, &chunks, q, appid, since)
+		return s.readFreshHashes(ctx, &chunks, q, salt, appid, since)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load fresh profiles of %s from wechat_users: %w", appid, err)
@@ -76,6 +86,15 @@ func (s *Sink) LoadFreshProfiles(ctx context.Context, appid string, since time.T
 	return f, nil
 }
 
+// freshSalt returns a new random salt for a FreshSet's hashes.
+func freshSalt() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random salt: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
 // freshChunk is the most hashes one chunk of LoadFreshProfiles holds
 // (512 KiB).
 const freshChunk = 1 << 16
@@ -87,17 +106,16 @@ func (f *FreshSet) index() {
 	f.buildDir()
 }
 
-// readFreshHashes appends the hash (with seed) of every openid query
-// returns to the chunks.
-func (s *Sink) readFreshHashes(ctx context.Context, seed maphash.Seed, chunks *[][]uint64, query string, args ...any) error {
+// readFreshHashes appends every hash query returns to the chunks.
+func (s *Sink) readFreshHashes(ctx context.Context, chunks *[][]uint64, query string, args ...any) error {
 	rows, err := s.conn.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var id string
+	var h uint64
 	for rows.Next() {
-		if err := rows.Scan(&id); err != nil {
+		if err := rows.Scan(&h); err != nil {
 			return err
 		}
 		cs := *chunks
@@ -110,7 +128,7 @@ func (s *Sink) readFreshHashes(ctx context.Context, seed maphash.Seed, chunks *[
 			*chunks = cs
 		}
 		last := &cs[len(cs)-1]
-		*last = append(*last, maphash.String(seed, id))
+		*last = append(*last, h)
 	}
 	return rows.Err()
 }
@@ -140,7 +158,14 @@ func (f *FreshSet) bucket(h uint64) uint64 {
 // cutoff (or, with the chance given at FreshSet, whether its hash equals
 // that of one that was).
 func (f *FreshSet) Fresh(openid string) bool {
-	return f.contains(maphash.String(f.seed, openid))
+	return f.contains(f.hash(make([]byte, 0, len(f.salt)+len(openid)), openid))
+}
+
+// hash is openid's hash in the set: ClickHouse's cityHash64 of the salt
+// and openid. buf is scratch space, reused across calls.
+func (f *FreshSet) hash(buf []byte, openid string) uint64 {
+	buf = append(append(buf[:0], f.salt...), openid...)
+	return city.CH64(buf)
 }
 
 // contains reports whether h is one of the set's hashes.
@@ -170,8 +195,9 @@ func (f *FreshSet) Need(page []string) []string {
 		return append(need, page...)
 	}
 	hs := make([]uint64, len(page))
+	buf := make([]byte, 0, 64)
 	for i, id := range page {
-		hs[i] = maphash.String(f.seed, id)
+		hs[i] = f.hash(buf, id)
 	}
 	lo := make([]uint32, len(page))
 	for i, h := range hs {

@@ -2,7 +2,6 @@ package sink
 
 import (
 	"fmt"
-	"hash/maphash"
 	"syscall"
 	"testing"
 	"time"
@@ -21,12 +20,12 @@ func cpuTime(b *testing.B) time.Duration {
 // sets of 1M and 10M fresh profiles (half the page fresh).
 func BenchmarkFreshPage(b *testing.B) {
 	for _, n := range []int{1_000_000, 10_000_000} {
-		f := &FreshSet{seed: maphash.MakeSeed()}
+		f := &FreshSet{salt: "0123456789abcdef"}
 		f.hashes = offHeap[uint64](f, n)
 		ids := make([]string, n)
 		for i := range ids {
 			ids[i] = fmt.Sprintf("oAcct1%022d", i)
-			f.hashes = append(f.hashes, maphash.String(f.seed, ids[i]))
+			f.hashes = append(f.hashes, f.hash(nil, ids[i]))
 		}
 		f.index()
 		page := make([]string, 0, 10000)

@@ -46,8 +46,9 @@ func (r accountRead) listStream() string {
 
 // readAccount walks the follower list once for the followers and users
 // streams together: the followers of each page are emitted as they come,
-// and the profiles the host says it needs are fetched by a pool of workers,
-// 100 openids a call, while the walk lists the next page. Both streams are
+// the host is asked which profiles of each page it needs while the walk
+// lists the next page (decider), and those are fetched by a pool of
+// workers, 100 openids a call. Both streams are
 // checkpointed with the same cursor, and only once every profile of the
 // pages before it has been emitted; the cursor carries the (fewer than 100)
 // openids still waiting for a batch.
@@ -66,20 +67,21 @@ func (s *Source) readAccount(ctx context.Context, rq accountRead) error {
 		return w.run(ctx, cur)
 	}
 	p, g, wctx := startProfiles(ctx, rq)
-	w.onPage = p.page
-	w.checkpoint = p.checkpoint
+	d := startDecider(g, wctx, p, rq.listStream())
+	w.onPage = d.page
+	w.checkpoint = d.checkpoint
 	// The openids the cursor carries were due when it was saved, but a batch
 	// sent after that checkpoint may have fetched them since (the run then
 	// stopped before the next one): they go through the host's filter
 	// again, like a page's.
 	var walkErr error
 	if len(cur.Carry) > 0 {
-		walkErr = p.page(wctx, cur.Carry)
+		walkErr = d.page(wctx, cur.Carry)
 	}
 	if walkErr == nil {
 		walkErr = w.run(wctx, cur)
 	}
-	close(p.work)
+	d.close() // the decider closes p.work once it has handled the walk's last page
 	workErr := g.Wait()
 	if walkErr != nil && (workErr == nil || wctx.Err() == nil || ctx.Err() != nil) {
 		// The walk's own failure, not the echo of a worker's.
@@ -94,8 +96,9 @@ func (s *Source) readAccount(ctx context.Context, rq accountRead) error {
 // startProfiles starts the profile pipeline of a walk: its batchget
 // workers and the assembler that emits their profiles in order, in group
 // g, whose context wctx ends when one of them fails (or ctx ends). The
-// walk feeds it through p.page and p.checkpoint and closes p.work when
-// done; g.Wait then returns once every queued batch is handled.
+// walk feeds it through a decider (p.page and p.checkpoint, in order),
+// which closes p.work when done; g.Wait then returns once every queued
+// batch is handled.
 //
 // When the walk fails (a 45009 on user/get, say), the workers finish the
 // batches already queued, so the checkpoints of the pages listed so far

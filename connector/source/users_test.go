@@ -306,3 +306,103 @@ func TestUsersPipelineStopsOnAFailedEmit(t *testing.T) {
 		t.Fatalf("checkpoints %+v after a failed users record, want none", r.checkpoints)
 	}
 }
+
+// gateHost needs every profile; its first NeedProfiles waits until open is
+// closed (or 10 s pass, which it notes as a deadlock).
+type gateHost struct {
+	open       chan struct{}
+	first      sync.Once
+	deadlocked atomic.Bool
+}
+
+func (h *gateHost) NeedProfiles(_ context.Context, openids []string) ([]string, error) {
+	h.first.Do(func() {
+		select {
+		case <-h.open:
+		case <-time.After(10 * time.Second):
+			h.deadlocked.Store(true)
+		}
+	})
+	return openids, nil
+}
+
+// The walk lists its next page while the host decides which profiles of
+// the page before are due: the host's answer for page 1 is held until
+// user/get is called for page 2. Every profile still comes, and every
+// checkpoint after the profiles of the pages it covers.
+func TestUsersPipelineListsWhileTheHostDecides(t *testing.T) {
+	opts := wxsim.DefaultOptions()
+	opts.Followers, opts.PageSize = 1_500, 500
+	sim, err := wxsim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := &gateHost{open: make(chan struct{})}
+	var userGets atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == wxsim.PathUserGet && userGets.Add(1) == 2 {
+			close(host.open)
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	defer api.Close()
+	r := &streamRecorder{}
+	if err := readAccountAt(api.URL, opts, host, 0, r); err != nil {
+		t.Fatal(err)
+	}
+	if host.deadlocked.Load() {
+		t.Fatal("the walk waited for the host's decision on page 1 before listing page 2")
+	}
+	if len(r.profiles) != 1_500 || r.followers != 1_500 {
+		t.Fatalf("%d profiles and %d followers, want 1500 each", len(r.profiles), r.followers)
+	}
+	for _, c := range r.checkpoints {
+		if int64(c.emitted) < c.cur.Fetched-int64(len(c.cur.Carry)) {
+			t.Errorf("checkpoint after %d followers (%d carried) came after only %d profiles", c.cur.Fetched, len(c.cur.Carry), c.emitted)
+		}
+	}
+	if n := len(r.checkpoints); n == 0 || !r.checkpoints[n-1].done {
+		t.Fatalf("checkpoints %+v: want the last one done", r.checkpoints)
+	}
+}
+
+// failSecondHost answers NeedProfiles once, then fails.
+type failSecondHost struct{ calls atomic.Int64 }
+
+var errNeedProfiles = errors.New("host: ClickHouse is down")
+
+func (h *failSecondHost) NeedProfiles(_ context.Context, openids []string) ([]string, error) {
+	if h.calls.Add(1) > 1 {
+		return nil, errNeedProfiles
+	}
+	return openids, nil
+}
+
+// A failed decision ends the Read with the host's error, on the list's
+// stream; no checkpoint goes past the page before it, and no profile of the
+// page it failed on is asked for.
+func TestUsersPipelineStopsOnAFailedDecision(t *testing.T) {
+	opts := wxsim.DefaultOptions()
+	opts.Followers, opts.PageSize = 2_000, 500
+	sim, err := wxsim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := readUsers(t, sim, &failSecondHost{}, 0)
+	var pe *plugin.Error
+	if !errors.Is(err, errNeedProfiles) || !errors.As(err, &pe) || pe.Stream != schema.Followers {
+		t.Fatalf("Read error %v, want the host's error on stream followers", err)
+	}
+	for _, c := range r.checkpoints {
+		if c.done || c.cur.Fetched > 500 {
+			t.Errorf("checkpoint %+v after the failed decision on page 2", c)
+		}
+	}
+	asked := 0
+	for _, n := range wxsim.BatchGetSizes(sim.CallLog()) {
+		asked += n
+	}
+	if asked > 500 {
+		t.Errorf("%d profiles asked for; only page 1's 500 were decided", asked)
+	}
+}
