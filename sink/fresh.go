@@ -63,27 +63,71 @@ func (s *Sink) LoadFreshProfiles(ctx context.Context, appid string, since time.T
 	f := &FreshSet{salt: salt}
 	q := fmt.Sprintf("SELECT cityHash64(concat(?, `openid`)) FROM %s.`wechat_users` WHERE `appid` = ? AND `fetched_at` >= ?", s.qdb)
 	since = since.UTC()
-	var chunks [][]uint64
+	var chunks hashChunks
+	defer chunks.release()
 	err = s.retry(ctx, "load fresh profiles", func(ctx context.Context) error {
-		chunks = chunks[:0] // an attempt before this one
+		chunks.release() // an attempt before this one
 		return s.readFreshHashes(ctx, &chunks, q, salt, appid, since)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load fresh profiles of %s from wechat_users: %w", appid, err)
 	}
-	n := 0
-	for _, c := range chunks {
-		n += len(c)
-	}
-	if n > math.MaxUint32 {
+	if n := chunks.len(); n > math.MaxUint32 {
 		return nil, fmt.Errorf("load fresh profiles of %s from wechat_users: %d profiles: more than the set can index", appid, n)
 	}
-	f.hashes = offHeap[uint64](f, n)
-	for _, c := range chunks {
-		f.hashes = append(f.hashes, c...)
-	}
+	f.hashes = chunks.moveTo(offHeap[uint64](f, chunks.len()))
 	f.index()
 	return f, nil
+}
+
+// hashChunks gathers hashes as a read streams them, in chunks that double
+// up to freshChunk; all but the first are mapped outside the Go heap, so
+// that moving them into the final array one by one, each released once
+// copied, never holds much more than one copy of the hashes in memory.
+type hashChunks struct {
+	chunks   [][]uint64
+	releases []func()
+}
+
+func (c *hashChunks) add(h uint64) {
+	if n := len(c.chunks); n == 0 || len(c.chunks[n-1]) == cap(c.chunks[n-1]) {
+		if n == 0 {
+			c.chunks = append(c.chunks, make([]uint64, 0, 1024)) // a small account's set fits
+			c.releases = append(c.releases, func() {})
+		} else {
+			chunk, release := offHeapChunk(min(freshChunk, 2*cap(c.chunks[n-1])))
+			c.chunks, c.releases = append(c.chunks, chunk), append(c.releases, release)
+		}
+	}
+	last := &c.chunks[len(c.chunks)-1]
+	*last = append(*last, h)
+}
+
+func (c *hashChunks) len() int {
+	n := 0
+	for _, ch := range c.chunks {
+		n += len(ch)
+	}
+	return n
+}
+
+// moveTo appends every hash to dst, releasing each chunk once copied.
+func (c *hashChunks) moveTo(dst []uint64) []uint64 {
+	for i, ch := range c.chunks {
+		dst = append(dst, ch...)
+		c.releases[i]()
+		c.chunks[i], c.releases[i] = nil, func() {}
+	}
+	c.chunks, c.releases = c.chunks[:0], c.releases[:0]
+	return dst
+}
+
+// release frees every chunk.
+func (c *hashChunks) release() {
+	for _, r := range c.releases {
+		r()
+	}
+	c.chunks, c.releases = c.chunks[:0], c.releases[:0]
 }
 
 // freshSalt returns a new random salt for a FreshSet's hashes.
@@ -106,8 +150,8 @@ func (f *FreshSet) index() {
 	f.buildDir()
 }
 
-// readFreshHashes appends every hash query returns to the chunks.
-func (s *Sink) readFreshHashes(ctx context.Context, chunks *[][]uint64, query string, args ...any) error {
+// readFreshHashes adds every hash query returns to chunks.
+func (s *Sink) readFreshHashes(ctx context.Context, chunks *hashChunks, query string, args ...any) error {
 	rows, err := s.conn.Query(ctx, query, args...)
 	if err != nil {
 		return err
@@ -118,17 +162,7 @@ func (s *Sink) readFreshHashes(ctx context.Context, chunks *[][]uint64, query st
 		if err := rows.Scan(&h); err != nil {
 			return err
 		}
-		cs := *chunks
-		if len(cs) == 0 || len(cs[len(cs)-1]) == cap(cs[len(cs)-1]) {
-			size := 1024 // a small account's set fits; chunks double up to freshChunk
-			if len(cs) > 0 {
-				size = min(freshChunk, 2*cap(cs[len(cs)-1]))
-			}
-			cs = append(cs, make([]uint64, 0, size))
-			*chunks = cs
-		}
-		last := &cs[len(cs)-1]
-		*last = append(*last, h)
+		chunks.add(h)
 	}
 	return rows.Err()
 }

@@ -29,3 +29,16 @@ func offHeap[T uint32 | uint64](owner *FreshSet, n int) []T {
 	runtime.AddCleanup(owner, func(b []byte) { _ = syscall.Munmap(b) }, b)
 	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0]
 }
+
+// offHeapChunk returns an empty slice with room for n uint64s, mapped
+// outside the Go heap, and the function that unmaps it (the slice must not
+// be used after). Unlike a heap buffer, its memory goes back to the system
+// the moment it is released, so buffers copied one by one into a final
+// array and released as they are copied never add up with it.
+func offHeapChunk(n int) ([]uint64, func()) {
+	b, err := syscall.Mmap(-1, 0, n*8, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return make([]uint64, 0, n), func() {} // on the heap, then
+	}
+	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0], func() { _ = syscall.Munmap(b) }
+}

@@ -43,7 +43,17 @@ type ManyConfig struct {
 	// Done, when set, is called as each account's run ends, once its
 	// record is written (or failed to be), from one goroutine.
 	Done func(AccountResult)
+	// RecordLinger is how long a finished account's run record waits for
+	// others to share its insert (fewer, larger parts in wxsync_runs): 0,
+	// DefaultRecordLinger; negative, not at all. The last accounts' records
+	// never wait for it: they go in as soon as every account is done, and
+	// so do all waiting records on a signal.
+	RecordLinger time.Duration
 }
+
+// DefaultRecordLinger is ManyConfig.RecordLinger's default: at a few
+// accounts a second, one insert carries the records of several.
+const DefaultRecordLinger = time.Second
 
 // AccountResult is how one account's run ended.
 type AccountResult struct {
@@ -140,13 +150,15 @@ func RunMany(ctx context.Context, cfg ManyConfig, accounts []Account) Summary {
 
 // recorder writes the run records of the accounts the workers finish, on
 // a goroutine of its own, so that a worker goes on to its next account
-// without waiting for ClickHouse: each insert takes every record that
-// finished meanwhile (a record never waits for others to come). It sets
-// each result's RecordErr and calls Done. A record waits only for the
-// insert before it; close waits for the last one.
+// without waiting for ClickHouse. An insert takes every record that
+// finished while the one before ran, and those that finish within the
+// linger after the first of them (until the last account is done, or a
+// signal). It sets each result's RecordErr and calls Done; close waits for
+// the last insert.
 type recorder struct {
 	ctx     context.Context
 	cfg     *ManyConfig
+	linger  time.Duration
 	results []AccountResult
 	done    chan int // indexes of finished results
 	stopped chan struct{}
@@ -156,7 +168,11 @@ type recorder struct {
 const maxRecordsPerInsert = 1000
 
 func newRecorder(ctx context.Context, cfg *ManyConfig, results []AccountResult) *recorder {
-	r := &recorder{ctx: ctx, cfg: cfg, results: results, done: make(chan int, len(results)), stopped: make(chan struct{})}
+	linger := cfg.RecordLinger
+	if linger == 0 {
+		linger = DefaultRecordLinger
+	}
+	r := &recorder{ctx: ctx, cfg: cfg, linger: max(linger, 0), results: results, done: make(chan int, len(results)), stopped: make(chan struct{})}
 	go r.loop()
 	return r
 }
@@ -173,19 +189,7 @@ func (r *recorder) close() {
 func (r *recorder) loop() {
 	defer close(r.stopped)
 	for i := range r.done {
-		batch := []int{i}
-	more:
-		for len(batch) < maxRecordsPerInsert {
-			select {
-			case j, ok := <-r.done:
-				if !ok {
-					break more
-				}
-				batch = append(batch, j)
-			default:
-				break more
-			}
-		}
+		batch := r.gather(i)
 		runs := make([]sink.Run, len(batch))
 		for k, j := range batch {
 			runs[k] = r.results[j].Record
@@ -198,6 +202,45 @@ func (r *recorder) loop() {
 			}
 		}
 	}
+}
+
+// gather returns first and the records that join it in one insert: those
+// already waiting, then those that come within the linger, unless the
+// last has come (done is closed) or a signal stops the run.
+func (r *recorder) gather(first int) []int {
+	batch := []int{first}
+	var timeout <-chan time.Time
+	if r.linger > 0 && r.ctx.Err() == nil {
+		t := time.NewTimer(r.linger)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for len(batch) < maxRecordsPerInsert {
+		select {
+		case j, ok := <-r.done:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+			continue
+		default:
+		}
+		if timeout == nil {
+			return batch
+		}
+		select {
+		case j, ok := <-r.done:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+		case <-timeout:
+			return batch
+		case <-r.ctx.Done():
+			return batch
+		}
+	}
+	return batch
 }
 
 // queue hands out the indexes of the accounts, in order, until ctx is

@@ -520,8 +520,9 @@ func (b *blockingRuns) RecordRuns(_ context.Context, runs []sink.Run) error {
 	return b.fail
 }
 
-// The recorder writes a record as soon as it has one, and every record
-// that finished while that insert ran goes in the next insert together;
+// Without a linger, the recorder writes a record as soon as it has one,
+// and every record that finished while that insert ran goes in the next
+// insert together;
 // each result gets the insert's error and is passed to Done once, in order.
 func TestRecorderGroupsRecordsWhileAnInsertRuns(t *testing.T) {
 	dst := &blockingRuns{entered: make(chan struct{}), release: make(chan struct{}), fail: errors.New("clickhouse: timeout")}
@@ -530,7 +531,7 @@ func TestRecorderGroupsRecordsWhileAnInsertRuns(t *testing.T) {
 		results[i] = AccountResult{Account: Account{AppID: fmt.Sprint("wx", i)}, Started: true, Record: sink.Run{ID: fmt.Sprint("r", i)}}
 	}
 	var done []string
-	cfg := &ManyConfig{Dst: dst, Done: func(r AccountResult) {
+	cfg := &ManyConfig{Dst: dst, RecordLinger: -1, Done: func(r AccountResult) {
 		if r.RecordErr == nil {
 			t.Errorf("%s: Done before its record's error was known", r.Account.AppID)
 		}
@@ -553,5 +554,74 @@ func TestRecorderGroupsRecordsWhileAnInsertRuns(t *testing.T) {
 		if !errors.Is(r.RecordErr, dst.fail) {
 			t.Errorf("%s: RecordErr %v", r.Account.AppID, r.RecordErr)
 		}
+	}
+}
+
+// notedRuns is a Destination that keeps the run ids of each RecordRuns
+// call and signals each on inserted.
+type notedRuns struct {
+	Destination
+	mu       sync.Mutex
+	calls    [][]string
+	inserted chan struct{}
+}
+
+func (n *notedRuns) RecordRuns(_ context.Context, runs []sink.Run) error {
+	var ids []string
+	for _, r := range runs {
+		ids = append(ids, r.ID)
+	}
+	n.mu.Lock()
+	n.calls = append(n.calls, ids)
+	n.mu.Unlock()
+	n.inserted <- struct{}{}
+	return nil
+}
+
+// recorderResults are n results with records r0, r1, ...
+func recorderResults(n int) []AccountResult {
+	results := make([]AccountResult, n)
+	for i := range results {
+		results[i] = AccountResult{Account: Account{AppID: fmt.Sprint("wx", i)}, Started: true, Record: sink.Run{ID: fmt.Sprint("r", i)}}
+	}
+	return results
+}
+
+// With a linger, records that finish after the first one waits go in its
+// insert; the end of the list does not wait the linger out (an hour here:
+// close would hang).
+func TestRecorderLingersForMoreRecords(t *testing.T) {
+	dst := &notedRuns{inserted: make(chan struct{}, 10)}
+	results := recorderResults(3)
+	var done []string
+	rec := newRecorder(context.Background(), &ManyConfig{Dst: dst, RecordLinger: time.Hour, Done: func(r AccountResult) {
+		done = append(done, r.Account.AppID)
+	}}, results)
+	for i := range results {
+		rec.record(i)
+	}
+	rec.close()
+	if want := [][]string{{"r0", "r1", "r2"}}; !reflect.DeepEqual(dst.calls, want) {
+		t.Errorf("inserts %v, want %v", dst.calls, want)
+	}
+	if want := []string{"wx0", "wx1", "wx2"}; !slices.Equal(done, want) {
+		t.Errorf("Done for %v, want %v", done, want)
+	}
+}
+
+// Once a signal has come, records are written at once, each finished
+// account's without waiting for others.
+func TestRecorderWritesAtOnceAfterASignal(t *testing.T) {
+	dst := &notedRuns{inserted: make(chan struct{}, 10)}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := newRecorder(ctx, &ManyConfig{Dst: dst, RecordLinger: time.Hour}, recorderResults(2))
+	rec.record(0)
+	<-dst.inserted // no linger: it does not wait for record 1, or for close
+	rec.record(1)
+	<-dst.inserted
+	rec.close()
+	if want := [][]string{{"r0"}, {"r1"}}; !reflect.DeepEqual(dst.calls, want) {
+		t.Errorf("inserts %v, want %v", dst.calls, want)
 	}
 }
