@@ -133,10 +133,10 @@ func benchIncremental(b *testing.B, n int, syncs bool) incrResult {
 	if got := e.query("SELECT count() AS x FROM {db}.wechat_followers_current WHERE appid = ?", opts.AppID); len(got) != 1 || got[0] != fmt.Sprint(n) {
 		b.Fatalf("wechat_followers_current holds %v followers, want %d", got, n)
 	}
-	b.Logf("n=%d: rerun %.2fs (ClickHouse %s) vs followers-only %.2fs (%s); %d batchget calls for %d new; FreshSet of %d loaded in %.2fs, page decision median %v p90 %v (old lookup %v a page); host %.1f/%.1f MiB, plugin %.1f/%.1f MiB; load %.2f/%.2f",
+	b.Logf("n=%d: rerun %.2fs (ClickHouse %s) vs followers-only %.2fs (%s); %d batchget calls for %d new; FreshSet of %d loaded in %.2fs, page decision median %v p90 %v (old lookup %v a page); host %.1f/%.1f MiB %.2f/%.2f s CPU, plugin %.1f/%.1f MiB %.2f/%.2f s CPU; load %.2f/%.2f",
 		n, r.Rerun.Wall.Seconds(), r.RerunCH, r.FollowersOnly.Wall.Seconds(), r.FollowersCH, r.BatchGetCalls, r.New, r.FreshLen, r.Load.Seconds(),
-		r.pageQuantile(0.5), r.pageQuantile(0.9), r.OldPage, benchMiB(r.Rerun.HostPeakKB), benchMiB(r.FollowersOnly.HostPeakKB),
-		benchMiB(r.Rerun.PluginPeakKB), benchMiB(r.FollowersOnly.PluginPeakKB), r.Rerun.Load, r.FollowersOnly.Load)
+		r.pageQuantile(0.5), r.pageQuantile(0.9), r.OldPage, benchMiB(r.Rerun.HostPeakKB), benchMiB(r.FollowersOnly.HostPeakKB), r.Rerun.HostCPU.Seconds(), r.FollowersOnly.HostCPU.Seconds(),
+		benchMiB(r.Rerun.PluginPeakKB), benchMiB(r.FollowersOnly.PluginPeakKB), r.Rerun.PluginCPU.Seconds(), r.FollowersOnly.PluginCPU.Seconds(), r.Rerun.Load, r.FollowersOnly.Load)
 	benchDropDatabase(b, e, e.sink.Database())
 	return r
 }
@@ -295,6 +295,9 @@ func benchIncrementalReport(results []incrResult) string {
 	}))
 	row("plugin peak RSS, rerun / followers-only", synced(func(r incrResult) string {
 		return fmt.Sprintf("%.1f / %.1f MiB", benchMiB(r.Rerun.PluginPeakKB), benchMiB(r.FollowersOnly.PluginPeakKB))
+	}))
+	row("host / plugin CPU time, rerun; followers-only", synced(func(r incrResult) string {
+		return fmt.Sprintf("%.2f / %.2f s; %.2f / %.2f s", r.Rerun.HostCPU.Seconds(), r.Rerun.PluginCPU.Seconds(), r.FollowersOnly.HostCPU.Seconds(), r.FollowersOnly.PluginCPU.Seconds())
 	}))
 	row("1-minute load before rerun / followers-only", synced(func(r incrResult) string {
 		return fmt.Sprintf("%.2f / %.2f", r.Rerun.Load, r.FollowersOnly.Load)
