@@ -17,11 +17,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,6 +62,8 @@ type listenRun struct {
 	GroupRows    float64       // durable only: their mean rows
 	InsertP50    time.Duration // durable only: their median query_duration_ms
 	InsertP99    time.Duration // durable only: their 99th percentile
+	InsertCPU    time.Duration // durable only: ClickHouse's CPU (user+system) for those INSERTs
+	ProcCPU      time.Duration // the benchmark process's CPU during the timed load: the load generator, and the receiver when it runs in-process
 }
 
 func (r listenRun) rate() float64 { return float64(r.Events) / r.Wall.Seconds() }
@@ -251,13 +255,14 @@ func benchListenLoad(b *testing.B, target string, pushes []sealedPush, senders i
 		b.Fatalf("warm-up against %s: %d failed, error %v", target, warm.Failed, err)
 	}
 	load := benchLoadAvg()
+	cpu0 := benchProcessCPU(b)
 	b.StartTimer()
 	r, err := benchFire(client, target, pushes[benchListenWarmup:], senders)
 	b.StopTimer()
 	if err != nil {
 		b.Fatalf("load against %s at %d senders: %v", target, senders, err)
 	}
-	r.Load = load
+	r.Load, r.ProcCPU = load, benchProcessCPU(b)-cpu0
 	return r
 }
 
@@ -475,10 +480,41 @@ func benchListenReach(p func(string, ...any), lv listenLevel, f, d listenRun) {
 		p("difference in its process split (plugin, gRPC, host).\n")
 		return
 	}
-	p(". No setting tried came within the %.1f × target: on this\n", benchListenFloorRatio)
+	p(".")
+	benchListenCeiling(p, f, best)
+	p(" No setting tried came within the %.1f × target: on this\n", benchListenFloorRatio)
 	p("machine, committing each event to ClickHouse before answering costs more than the target allows,\n")
 	p("whatever the process layout. `wxsync listen` reached %.2f × the durable floor; the rest of its gap is\n", d.rate()/best.rate())
 	p("its process split (plugin, gRPC, host).\n")
+}
+
+// benchListenCeiling accounts for the CPU: the floor's own (load generator
+// and handler, in the benchmark's process) per event, and ClickHouse's for
+// the durable floor's INSERTs per event stored (warm-up included, background
+// merges not counted). A receiver that spent nothing beyond those two, with
+// every core busy all the time, would reach cores / (floor + ClickHouse)
+// events a second.
+func benchListenCeiling(p func(string, ...any), f, best listenRun) {
+	if f.Events == 0 || best.InsertCPU <= 0 || f.ProcCPU <= 0 {
+		return
+	}
+	floorUs := float64(f.ProcCPU.Microseconds()) / float64(f.Events)
+	chUs := float64(best.InsertCPU.Microseconds()) / float64(best.Events+benchListenWarmup)
+	cores := runtime.NumCPU()
+	ceiling := float64(cores) * 1e6 / (floorUs + chUs)
+	p(" The floor's own CPU (load generator and handler) was %.0f µs an event, and\n", floorUs)
+	p("ClickHouse's CPU for the durable floor's INSERTs %.0f µs an event stored (merges not counted): a receiver that spent\n", chUs)
+	p("nothing else, with its %d cores busy all the time, would reach %d × 10⁶ / (%.0f + %.0f) = %.0f events/s, %.2f × the floor.",
+		cores, cores, floorUs, chUs, ceiling, ceiling/f.rate())
+}
+
+// benchProcessCPU is the benchmark process's CPU time (user+system) so far.
+func benchProcessCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchInsertStats reads from system.query_log the INSERTs of follow events
@@ -495,15 +531,16 @@ func benchInsertStats(b *testing.B, e *env, start time.Time, r *listenRun) {
 	if err := e.sink.Conn().QueryRow(ctx, "SELECT toUInt8(count() > 0) FROM system.tables WHERE database = 'system' AND name = 'query_log'").Scan(&exists); err != nil || exists == 0 {
 		return
 	}
-	q := `SELECT count(), avg(written_rows), quantile(0.5)(query_duration_ms), quantile(0.99)(query_duration_ms)
+	q := `SELECT count(), avg(written_rows), quantile(0.5)(query_duration_ms), quantile(0.99)(query_duration_ms),
+		sum(arraySum(arrayMap((n, v) -> if(n = 'UserTimeMicroseconds' OR n = 'SystemTimeMicroseconds', v, 0), ProfileEvents.Names, ProfileEvents.Values)))
 		FROM system.query_log WHERE type = 2 AND event_date >= toDate(?) AND event_time >= ?
 		AND position(query, ?) > 0 AND position(query, 'wechat_follow_events') > 0 AND query LIKE 'INSERT%'`
 	from := start.UTC().Truncate(time.Second)
-	var n uint64
+	var n, us uint64
 	var rows, p50, p99 float64
-	if err := e.sink.Conn().QueryRow(ctx, q, from, from, e.sink.Database()).Scan(&n, &rows, &p50, &p99); err != nil {
+	if err := e.sink.Conn().QueryRow(ctx, q, from, from, e.sink.Database()).Scan(&n, &rows, &p50, &p99, &us); err != nil {
 		b.Fatalf("read system.query_log: %v", err)
 	}
-	r.Groups, r.GroupRows = int(n), rows
+	r.Groups, r.GroupRows, r.InsertCPU = int(n), rows, time.Duration(us)*time.Microsecond
 	r.InsertP50, r.InsertP99 = time.Duration(p50*float64(time.Millisecond)), time.Duration(p99*float64(time.Millisecond))
 }
