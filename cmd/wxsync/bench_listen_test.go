@@ -64,6 +64,7 @@ type listenRun struct {
 	InsertP99    time.Duration // durable only: their 99th percentile
 	InsertCPU    time.Duration // durable only: ClickHouse's CPU (user+system) for those INSERTs
 	ProcCPU      time.Duration // the benchmark process's CPU during the timed load: the load generator, and the receiver when it runs in-process
+	MachineCPU   time.Duration // every process's CPU during the timed load (/proc/stat), ClickHouse's merges included
 }
 
 func (r listenRun) rate() float64 { return float64(r.Events) / r.Wall.Seconds() }
@@ -255,14 +256,14 @@ func benchListenLoad(b *testing.B, target string, pushes []sealedPush, senders i
 		b.Fatalf("warm-up against %s: %d failed, error %v", target, warm.Failed, err)
 	}
 	load := benchLoadAvg()
-	cpu0 := benchProcessCPU(b)
+	cpu0, machine0 := benchProcessCPU(b), benchMachineCPU(b)
 	b.StartTimer()
 	r, err := benchFire(client, target, pushes[benchListenWarmup:], senders)
 	b.StopTimer()
 	if err != nil {
 		b.Fatalf("load against %s at %d senders: %v", target, senders, err)
 	}
-	r.Load, r.ProcCPU = load, benchProcessCPU(b)-cpu0
+	r.Load, r.ProcCPU, r.MachineCPU = load, benchProcessCPU(b)-cpu0, benchMachineCPU(b)-machine0
 	return r
 }
 
@@ -480,32 +481,67 @@ func benchListenReach(p func(string, ...any), lv listenLevel, f, d listenRun) {
 		p("difference in its process split (plugin, gRPC, host).\n")
 		return
 	}
-	p(".")
-	benchListenCeiling(p, f, best)
-	p(" No setting tried came within the %.1f × target: on this\n", benchListenFloorRatio)
-	p("machine, committing each event to ClickHouse before answering costs more than the target allows,\n")
-	p("whatever the process layout. `wxsync listen` reached %.2f × the durable floor; the rest of its gap is\n", d.rate()/best.rate())
-	p("its process split (plugin, gRPC, host).\n")
+	p("; no setting tried came within the %.1f × target.", benchListenFloorRatio)
+	if ceiling, ok := benchListenCeiling(p, f, best); ok {
+		if ceiling < benchListenFloorRatio {
+			p(" So on this machine the CPU alone rules the target out for any receiver that commits each event\n")
+			p("to ClickHouse before it answers, whatever its process layout.")
+		} else {
+			p(" So the CPU would allow the target only to a receiver with no cost of its own beyond the floor's.")
+		}
+	}
+	p("\n`wxsync listen` reached %.2f × the durable floor; the rest of its gap is its process split (plugin, gRPC,\n", d.rate()/best.rate())
+	p("host).\n")
 }
 
-// benchListenCeiling accounts for the CPU: the floor's own (load generator
-// and handler, in the benchmark's process) per event, and ClickHouse's for
-// the durable floor's INSERTs per event stored (warm-up included, background
-// merges not counted). A receiver that spent nothing beyond those two, with
-// every core busy all the time, would reach cores / (floor + ClickHouse)
-// events a second.
-func benchListenCeiling(p func(string, ...any), f, best listenRun) {
-	if f.Events == 0 || best.InsertCPU <= 0 || f.ProcCPU <= 0 {
-		return
+// benchListenCeiling accounts for the CPU of the timed loads: the floor's
+// own (load generator and handler, the benchmark's process) per event, and
+// what storing cost beside the durable floor's process: every other
+// process's CPU during its load (ClickHouse's queries and merges, and
+// whatever else ran) per event. A receiver that spent nothing beyond those
+// two, with every core busy all the time, would reach cores / (floor +
+// storing) events a second; the ceiling is that rate as a multiple of the
+// floor's. ClickHouse's CPU for the INSERT queries alone, from
+// system.query_log, is given too.
+func benchListenCeiling(p func(string, ...any), f, best listenRun) (ceiling float64, ok bool) {
+	if f.Events == 0 || best.Events == 0 || f.ProcCPU <= 0 || best.MachineCPU <= best.ProcCPU {
+		return 0, false
 	}
 	floorUs := float64(f.ProcCPU.Microseconds()) / float64(f.Events)
-	chUs := float64(best.InsertCPU.Microseconds()) / float64(best.Events+benchListenWarmup)
+	storeUs := float64((best.MachineCPU - best.ProcCPU).Microseconds()) / float64(best.Events)
+	insertUs := float64(best.InsertCPU.Microseconds()) / float64(best.Events+benchListenWarmup)
 	cores := runtime.NumCPU()
-	ceiling := float64(cores) * 1e6 / (floorUs + chUs)
-	p(" The floor's own CPU (load generator and handler) was %.0f µs an event, and\n", floorUs)
-	p("ClickHouse's CPU for the durable floor's INSERTs %.0f µs an event stored (merges not counted): a receiver that spent\n", chUs)
-	p("nothing else, with its %d cores busy all the time, would reach %d × 10⁶ / (%.0f + %.0f) = %.0f events/s, %.2f × the floor.",
-		cores, cores, floorUs, chUs, ceiling, ceiling/f.rate())
+	rate := float64(cores) * 1e6 / (floorUs + storeUs)
+	p(" CPU per event: the floor's own (load generator and handler) %.0f µs; during the durable floor's load,\n", floorUs)
+	p("every process but the benchmark's (ClickHouse's inserts and merges) %.0f µs, of which ClickHouse's INSERT queries %.0f µs.\n", storeUs, insertUs)
+	p("A receiver that spent nothing else, with its %d cores busy all the time, would reach %d × 10⁶ / (%.0f + %.0f) = %.0f\n",
+		cores, cores, floorUs, storeUs, rate)
+	p("events/s, %.2f × the floor.", rate/f.rate())
+	return rate / f.rate(), true
+}
+
+// benchMachineCPU is the CPU time every process has used so far
+// (/proc/stat: user, nice, system, irq, softirq and steal, in USER_HZ
+// ticks of 10 ms).
+func benchMachineCPU(b *testing.B) time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		b.Fatalf("/proc/stat: unexpected first line %q", line)
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			b.Fatalf("/proc/stat: %q: %v", line, err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // benchProcessCPU is the benchmark process's CPU time (user+system) so far.
