@@ -27,12 +27,8 @@ func SortByKey(st schema.Stream, cols []any, n int) error { return sortByKey(st,
 // NewFreshSetOfHashes returns a FreshSet of the given hashes (in any
 // order, repeats allowed), for tests of its index; Contains looks a hash up.
 func NewFreshSetOfHashes(hashes []uint64) *FreshSet {
-	f := &FreshSet{}
-	var c hashChunks
-	for _, h := range hashes {
-		c.add(h)
-	}
-	f.build(&c)
+	f := &FreshSet{hashes: hashes}
+	f.index()
 	return f
 }
 

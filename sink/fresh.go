@@ -75,7 +75,8 @@ func (s *Sink) LoadFreshProfiles(ctx context.Context, appid string, since time.T
 	if n := chunks.len(); n > math.MaxUint32 {
 		return nil, fmt.Errorf("load fresh profiles of %s from wechat_users: %d profiles: more than the set can index", appid, n)
 	}
-	f.build(&chunks)
+	f.hashes = chunks.moveTo(offHeap[uint64](f, chunks.len()))
+	f.index()
 	return f, nil
 }
 
@@ -110,19 +111,15 @@ func (c *hashChunks) len() int {
 	return n
 }
 
-// scatter puts every hash into dst at its bucket's next place (next[b]
-// for bucket(h) = b, then advanced), releasing each chunk once it is done.
-func (c *hashChunks) scatter(dst []uint64, next []uint32, bucket func(uint64) uint64) {
+// moveTo appends every hash to dst, releasing each chunk once copied.
+func (c *hashChunks) moveTo(dst []uint64) []uint64 {
 	for i, ch := range c.chunks {
-		for _, h := range ch {
-			b := bucket(h)
-			dst[next[b]] = h
-			next[b]++
-		}
+		dst = append(dst, ch...)
 		c.releases[i]()
 		c.chunks[i], c.releases[i] = nil, func() {}
 	}
 	c.chunks, c.releases = c.chunks[:0], c.releases[:0]
+	return dst
 }
 
 // release frees every chunk.
@@ -146,47 +143,11 @@ func freshSalt() (string, error) {
 // (512 KiB).
 const freshChunk = 1 << 16
 
-// build makes the set from the hashes in chunks (any order, repeats
-// allowed), releasing the chunks as it goes: a counting sort by bucket
-// (the directory's top bits), whose counts become the directory, into one
-// array; then each bucket, a few hashes, is sorted and repeats are dropped.
-// Two passes over the hashes instead of a comparison sort of all of them
-// (about a second at 10M) and a copy.
-func (f *FreshSet) build(chunks *hashChunks) {
-	n := chunks.len()
-	f.shiftBits = uint(bits.Len(uint(n / freshPerBucket)))
-	buckets := 1 << f.shiftBits
-	f.dir = offHeap[uint32](f, buckets+1)[:buckets+1]
-	clear(f.dir)
-	for _, ch := range chunks.chunks {
-		for _, h := range ch {
-			f.dir[f.bucket(h)+1]++
-		}
-	}
-	for b := 1; b <= buckets; b++ {
-		f.dir[b] += f.dir[b-1] // dir[b]: where bucket b starts
-	}
-	f.hashes = offHeap[uint64](f, n)[:n]
-	chunks.scatter(f.hashes, f.dir, f.bucket)
-	// Each dir[b] advanced to where bucket b+1 starts: shift them back.
-	copy(f.dir[1:buckets], f.dir[:buckets-1])
-	f.dir[0] = 0
-	w := uint32(0)
-	for b := range buckets {
-		lo, hi := f.dir[b], f.dir[b+1]
-		f.dir[b] = w
-		bucket := f.hashes[lo:hi]
-		slices.Sort(bucket)
-		for _, h := range bucket {
-			// Equal hashes share a bucket: the one before, if equal, is in it.
-			if w == f.dir[b] || f.hashes[w-1] != h {
-				f.hashes[w] = h
-				w++
-			}
-		}
-	}
-	f.dir[buckets] = w
-	f.hashes = f.hashes[:w]
+// index sorts and deduplicates the hashes and builds the directory.
+func (f *FreshSet) index() {
+	slices.Sort(f.hashes)
+	f.hashes = slices.Compact(f.hashes)
+	f.buildDir()
 }
 
 // readFreshHashes adds every hash query returns to chunks.
@@ -204,6 +165,19 @@ func (s *Sink) readFreshHashes(ctx context.Context, chunks *hashChunks, query st
 		chunks.add(h)
 	}
 	return rows.Err()
+}
+
+// buildDir fills the directory over the sorted hashes.
+func (f *FreshSet) buildDir() {
+	f.shiftBits = uint(bits.Len(uint(len(f.hashes) / freshPerBucket)))
+	f.dir = offHeap[uint32](f, 1<<f.shiftBits+1)[:1<<f.shiftBits+1]
+	j := 0
+	for b := range f.dir {
+		for j < len(f.hashes) && f.bucket(f.hashes[j]) < uint64(b) {
+			j++
+		}
+		f.dir[b] = uint32(j)
+	}
 }
 
 // bucket is the directory entry of hash h: its top shiftBits bits.

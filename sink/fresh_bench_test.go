@@ -21,13 +21,13 @@ func cpuTime(b *testing.B) time.Duration {
 func BenchmarkFreshPage(b *testing.B) {
 	for _, n := range []int{1_000_000, 10_000_000} {
 		f := &FreshSet{salt: "0123456789abcdef"}
-		var c hashChunks
+		f.hashes = offHeap[uint64](f, n)
 		ids := make([]string, n)
 		for i := range ids {
 			ids[i] = fmt.Sprintf("oAcct1%022d", i)
-			c.add(f.hash(nil, ids[i]))
+			f.hashes = append(f.hashes, f.hash(nil, ids[i]))
 		}
-		f.build(&c)
+		f.index()
 		page := make([]string, 0, 10000)
 		for i := range 10000 {
 			if i%2 == 0 {

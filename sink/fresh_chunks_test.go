@@ -6,9 +6,9 @@ import (
 )
 
 // hashChunks keeps every hash in order across chunks of every size (the
-// heap one and the mapped ones), scatters them all, and can be released
-// again after a scatter or an abandoned attempt.
-func TestHashChunksScatterEveryHashInOrder(t *testing.T) {
+// heap one and the mapped ones), moves them all, and can be released
+// again after a move or an abandoned attempt.
+func TestHashChunksMoveEveryHashInOrder(t *testing.T) {
 	for _, n := range []int{0, 1, 1024, 1025, 3*freshChunk + 7} {
 		var c hashChunks
 		want := make([]uint64, n)
@@ -19,14 +19,12 @@ func TestHashChunksScatterEveryHashInOrder(t *testing.T) {
 		if c.len() != n {
 			t.Fatalf("n=%d: len %d", n, c.len())
 		}
-		got := make([]uint64, n)
-		next := []uint32{0}
-		c.scatter(got, next, func(uint64) uint64 { return 0 }) // one bucket: order kept
-		if !slices.Equal(got, want) || next[0] != uint32(n) {
-			t.Fatalf("n=%d: scattered hashes differ (next %d)", n, next[0])
+		got := c.moveTo(make([]uint64, 0, n))
+		if !slices.Equal(got, want) {
+			t.Fatalf("n=%d: moved hashes differ", n)
 		}
 		if c.len() != 0 {
-			t.Fatalf("n=%d: %d hashes left after the scatter", n, c.len())
+			t.Fatalf("n=%d: %d hashes left after the move", n, c.len())
 		}
 		c.release()
 		c.add(42) // usable again, as a retried read makes it
