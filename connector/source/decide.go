@@ -14,11 +14,12 @@ import (
 // does not grow with the account (a page is up to 10,000 openids).
 const decideDepth = 2
 
-// decideItem is a page of openids or, when page is nil, a checkpoint.
+// decideItem is a page of openids, or a checkpoint.
 type decideItem struct {
-	page []string
-	cur  listCursor
-	done bool
+	checkpoint bool
+	page       []string   // a page's openids
+	cur        listCursor // a checkpoint's cursor
+	done       bool       // a checkpoint's: the walk is done
 }
 
 // decider stands between the walk and the profile pipeline: it takes the
@@ -42,7 +43,7 @@ func startDecider(g *errgroup.Group, wctx context.Context, p *profiles, stream s
 		defer close(p.work)
 		for it := range d.items {
 			var err error
-			if it.page == nil {
+			if it.checkpoint {
 				err = p.checkpoint(it.cur, it.done)
 			} else {
 				err = p.page(wctx, it.page)
@@ -56,14 +57,14 @@ func startDecider(g *errgroup.Group, wctx context.Context, p *profiles, stream s
 	return d
 }
 
-// page queues a page's openids (ids must not be empty).
+// page queues a page's openids.
 func (d *decider) page(ctx context.Context, ids []string) error {
 	return d.send(ctx, decideItem{page: ids})
 }
 
 // checkpoint queues the cursor after the pages queued before it.
 func (d *decider) checkpoint(cur listCursor, done bool) error {
-	return d.send(d.ctx, decideItem{cur: cur, done: done})
+	return d.send(d.ctx, decideItem{checkpoint: true, cur: cur, done: done})
 }
 
 func (d *decider) send(ctx context.Context, it decideItem) error {
