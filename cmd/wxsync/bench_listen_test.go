@@ -23,7 +23,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -256,14 +255,14 @@ func benchListenLoad(b *testing.B, target string, pushes []sealedPush, senders i
 		b.Fatalf("warm-up against %s: %d failed, error %v", target, warm.Failed, err)
 	}
 	load := benchLoadAvg()
-	cpu0, machine0 := benchProcessCPU(b), benchMachineCPU(b)
+	cpu0, machine0 := benchSelfCPU(b), benchMachineCPU(b)
 	b.StartTimer()
 	r, err := benchFire(client, target, pushes[benchListenWarmup:], senders)
 	b.StopTimer()
 	if err != nil {
 		b.Fatalf("load against %s at %d senders: %v", target, senders, err)
 	}
-	r.Load, r.ProcCPU, r.MachineCPU = load, benchProcessCPU(b)-cpu0, benchMachineCPU(b)-machine0
+	r.Load, r.ProcCPU, r.MachineCPU = load, benchSelfCPU(b)-cpu0, benchMachineCPU(b)-machine0
 	return r
 }
 
@@ -520,6 +519,16 @@ func benchListenCeiling(p func(string, ...any), f, best listenRun) (ceiling floa
 	return rate / f.rate(), true
 }
 
+// benchSelfCPU is the benchmark process's CPU time so far (benchProcSample
+// of its own pid).
+func benchSelfCPU(b *testing.B) time.Duration {
+	_, cpu, ok := benchProcSample(os.Getpid())
+	if !ok {
+		b.Fatal("no CPU sample of the benchmark's own process")
+	}
+	return cpu
+}
+
 // benchMachineCPU is the CPU time every process has used so far
 // (/proc/stat: user, nice, system, irq, softirq and steal, in USER_HZ
 // ticks of 10 ms).
@@ -542,15 +551,6 @@ func benchMachineCPU(b *testing.B) time.Duration {
 		ticks += v
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond
-}
-
-// benchProcessCPU is the benchmark process's CPU time (user+system) so far.
-func benchProcessCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchInsertStats reads from system.query_log the INSERTs of follow events

@@ -81,6 +81,22 @@ func (h skipHost) NeedProfiles(_ context.Context, openids []string) ([]string, e
 	return need, nil
 }
 
+// newPipelineSim returns a wxsim account of followers listed pageSize a
+// page, keeping callLog calls in its log (0: wxsim's default).
+func newPipelineSim(t *testing.T, followers, pageSize, callLog int) *wxsim.Server {
+	t.Helper()
+	opts := wxsim.DefaultOptions()
+	opts.Followers, opts.PageSize = followers, pageSize
+	if callLog > 0 {
+		opts.CallLogLimit = callLog
+	}
+	sim, err := wxsim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim
+}
+
 // readUsers runs a Read of the followers and users streams against sim.
 func readUsers(t *testing.T, sim *wxsim.Server, host plugin.Host, concurrency int) (*streamRecorder, error) {
 	t.Helper()
@@ -108,12 +124,7 @@ func readAccountAt(base string, o wxsim.Options, host plugin.Host, concurrency i
 func TestUsersPipelineCheckpointsFollowProfiles(t *testing.T) {
 	for _, concurrency := range []int{1, 3, 8} {
 		t.Run(fmt.Sprintf("concurrency=%d", concurrency), func(t *testing.T) {
-			opts := wxsim.DefaultOptions()
-			opts.Followers, opts.PageSize, opts.CallLogLimit = 2_345, 500, 10_000
-			sim, err := wxsim.New(opts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sim := newPipelineSim(t, 2_345, 500, 10_000)
 			r, err := readUsers(t, sim, nil, concurrency)
 			if err != nil {
 				t.Fatal(err)
@@ -137,12 +148,7 @@ func TestUsersPipelineCheckpointsFollowProfiles(t *testing.T) {
 // With the host holding some profiles already, only the others are
 // fetched, and the checkpoints still follow them.
 func TestUsersPipelineFetchesOnlyWhatTheHostNeeds(t *testing.T) {
-	opts := wxsim.DefaultOptions()
-	opts.Followers, opts.PageSize, opts.CallLogLimit = 1_000, 300, 10_000
-	sim, err := wxsim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newPipelineSim(t, 1_000, 300, 10_000)
 	have := map[string]bool{}
 	var need []string
 	for i, id := range sim.FollowerOpenIDs() {
@@ -220,12 +226,8 @@ func checkUsersCheckpoints(t *testing.T, r *streamRecorder, order []string, need
 // pipeline that did one after the other would wait on itself; the
 // deadline below only turns that deadlock into a failure.
 func TestUsersPipelineOverlapsListing(t *testing.T) {
-	opts := wxsim.DefaultOptions()
-	opts.Followers, opts.PageSize = 1_500, 500
-	sim, err := wxsim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newPipelineSim(t, 1_500, 500, 0)
+	opts := sim.Options()
 	var (
 		page2, batch         = make(chan struct{}), make(chan struct{})
 		page2Once, batchOnce sync.Once
@@ -283,12 +285,8 @@ func (f *failingUsers) Record(stream string, rec arrow.Record) error {
 // stops the workers and the walk: no more batchget calls than were already
 // under way, and no checkpoint.
 func TestUsersPipelineStopsOnAFailedEmit(t *testing.T) {
-	opts := wxsim.DefaultOptions()
-	opts.Followers, opts.PageSize, opts.CallLogLimit = 20_000, 500, 10_000
-	sim, err := wxsim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newPipelineSim(t, 20_000, 500, 10_000)
+	opts := sim.Options()
 	api := httptest.NewServer(sim)
 	defer api.Close()
 	r := &failingUsers{}
@@ -331,12 +329,8 @@ func (h *gateHost) NeedProfiles(_ context.Context, openids []string) ([]string, 
 // user/get is called for page 2. Every profile still comes, and every
 // checkpoint after the profiles of the pages it covers.
 func TestUsersPipelineListsWhileTheHostDecides(t *testing.T) {
-	opts := wxsim.DefaultOptions()
-	opts.Followers, opts.PageSize = 1_500, 500
-	sim, err := wxsim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newPipelineSim(t, 1_500, 500, 0)
+	opts := sim.Options()
 	host := &gateHost{open: make(chan struct{})}
 	var userGets atomic.Int64
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -382,12 +376,7 @@ func (h *failSecondHost) NeedProfiles(_ context.Context, openids []string) ([]st
 // stream; no checkpoint goes past the page before it, and no profile of the
 // page it failed on is asked for.
 func TestUsersPipelineStopsOnAFailedDecision(t *testing.T) {
-	opts := wxsim.DefaultOptions()
-	opts.Followers, opts.PageSize = 2_000, 500
-	sim, err := wxsim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newPipelineSim(t, 2_000, 500, 0)
 	r, err := readUsers(t, sim, &failSecondHost{}, 0)
 	var pe *plugin.Error
 	if !errors.Is(err, errNeedProfiles) || !errors.As(err, &pe) || pe.Stream != schema.Followers {
