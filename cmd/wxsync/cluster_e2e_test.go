@@ -33,7 +33,21 @@ func newClusterEnv(tb testing.TB, opts wxsim.Options) *env {
 	e.sink = sinktest.OpenCluster(tb, sink.Config{})
 	e.dsn = sinktest.ClusterDSN(tb, e.sink.Database())
 	e.hostEnv = []string{"CLICKHOUSE_CLUSTER=" + sinktest.ClusterName, "CLICKHOUSE_DDL_TIMEOUT=5s"}
+	e.cluster = true
 	return e
+}
+
+// syncReplicas, on a cluster env, waits until every node has fetched every
+// part of its shard (SYSTEM SYNC REPLICA): a write counts as committed once
+// one replica of its shard holds it, and a read through the Distributed
+// tables may ask the other. On a single server it does nothing.
+func (e *env) syncReplicas() {
+	if !e.cluster {
+		return
+	}
+	for _, node := range sinktest.ClusterNodes {
+		e.syncReplica(node)
+	}
 }
 
 // syncReplica waits until node has fetched every part its shard's other

@@ -62,6 +62,8 @@ type env struct {
 	dsn  string
 	// hostEnv is added to every host's environment (a cluster's settings).
 	hostEnv []string
+	// cluster: the database is on the test cluster (newClusterEnv).
+	cluster bool
 	// gate, when set, sees every API request before wxsim does. Set it
 	// through setGate: the requests come from other processes, so the race
 	// detector sees no order between a plain assignment and the handler.

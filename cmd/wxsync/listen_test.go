@@ -368,6 +368,7 @@ func listenWalkWhilePushing(t *testing.T, e *env) {
 		t.Fatalf("pusher %+v, want all 350 delivered", st)
 	}
 	r.stop()
+	e.syncReplicas()
 	want := sorted(e.sim.FollowerOpenIDs())
 	got := e.query("SELECT openid AS x FROM {db}.wechat_followers_live WHERE appid = ? ORDER BY x", e.sim.Options().AppID)
 	if !slices.Equal(got, want) {
