@@ -65,9 +65,16 @@ help:
 	@echo "make cluster          install ZooKeeper if missing; start it and a 2-shard x 2-replica ClickHouse cluster on 127.0.0.1:$(CLUSTER_BASE)+1..4"
 	@echo "make cluster-stop     stop the cluster"
 
+# Static binaries (cgo is only net's and os/user's optional C lookups) without
+# gRPC's x/net/trace (grpcnotrace): a plugin launch loads and initialises
+# less, which the many-accounts benchmark measures (docs/benchmarks.md). The
+# end-to-end tests build the same way (cmd/wxsync/harness_test.go).
+BUILD_ENV ?= CGO_ENABLED=0
+BUILD_FLAGS ?= -tags grpcnotrace
+
 build:
 	@mkdir -p bin
-	$(GO) build -o bin/ ./cmd/wxsync ./cmd/wxsync-source-wechat ./cmd/wxsim
+	$(BUILD_ENV) $(GO) build $(BUILD_FLAGS) -o bin/ ./cmd/wxsync ./cmd/wxsync-source-wechat ./cmd/wxsim
 
 clickhouse:
 	@$(CH_SCRIPT) start $(CH_DIR) $(CH_PORT) $(CH_HTTP_PORT)

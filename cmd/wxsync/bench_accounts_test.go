@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,8 +39,9 @@ func BenchmarkAccounts(b *testing.B) {
 	var runs []accountsBench
 	for _, per := range benchAccountsPerPluginEnv() {
 		r := benchAccountsOnce(b, n, followers, per)
-		b.Logf("%d accounts × %d followers, %d a plugin: %.1f s, %d API calls, host peak RSS %.1f MiB, load before %.2f",
-			n, followers, per, r.wall.Seconds(), r.calls, benchMiB(r.peakKB), r.load)
+		b.Logf("%d accounts × %d followers, %d a plugin: %.1f s, %d API calls, host peak RSS %.1f MiB, load before %.2f; CPU per account: host and plugins %.1f ms (%d page faults), wxsim %.1f ms, rest of the machine %.1f ms",
+			n, followers, per, r.wall.Seconds(), r.calls, benchMiB(r.peakKB), r.load,
+			benchPerAccountMs(r.hostCPU, n), r.faults/int64(n), benchPerAccountMs(r.simCPU, n), benchPerAccountMs(r.machineCPU-r.hostCPU-r.simCPU, n))
 		runs = append(runs, r)
 	}
 	b.ReportMetric(runs[0].wall.Seconds(), "wall-s")
@@ -82,6 +84,13 @@ type accountsBench struct {
 	byPath    map[string]int
 	peakKB    int64
 	load      float64
+	// CPU used during the run: by the host and its plugins (the host's
+	// rusage, which counts the plugins it waited for), by the benchmark's
+	// process (wxsim), and by the whole machine (/proc/stat); the rest of
+	// the machine's is ClickHouse's, mostly.
+	hostCPU, simCPU, machineCPU time.Duration
+	// faults are the host's and its plugins' minor page faults.
+	faults int64
 }
 
 // benchAccountsOnce syncs n fresh accounts into a fresh database with
@@ -103,7 +112,7 @@ func benchAccountsOnce(b *testing.B, n, followers, perPlugin int) accountsBench 
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "WECHAT_API_BASE=" + e.api.URL, "CLICKHOUSE_DSN=" + e.dsn,
 		"WXSYNC_STREAMS=followers,users", "WXSYNC_LOG_LEVEL=" + cmp.Or(os.Getenv("WXSYNC_BENCH_LOG"), "warn")}, e.env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
+	start, self0, machine0 := time.Now(), benchSelfCPU(b), benchMachineCPU(b)
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -124,8 +133,13 @@ wait:
 		}
 	}
 	r.wall = time.Since(start)
+	r.simCPU, r.machineCPU = benchSelfCPU(b)-self0, benchMachineCPU(b)-machine0
 	if err != nil {
 		b.Fatalf("wxsync sync --accounts: %v\n%s", err, out.String())
+	}
+	r.hostCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.faults = ru.Minflt
 	}
 	if os.Getenv("WXSYNC_BENCH_LOG") != "" {
 		b.Log(out.String())
@@ -140,6 +154,11 @@ wait:
 		r.calls += c
 	}
 	return r
+}
+
+// benchPerAccountMs is d shared among n accounts, in milliseconds.
+func benchPerAccountMs(d time.Duration, n int) float64 {
+	return float64(d) / float64(time.Millisecond) / float64(n)
 }
 
 // benchAccountsReport renders the accounts section of docs/benchmarks.md.
@@ -192,6 +211,14 @@ func benchAccountsReport(n, followers int, runs []accountsBench) string {
 	}
 	row("host peak RSS (VmHWM, sampled every 100 ms)", "under 300 MiB: "+held(func(r accountsBench) bool { return r.peakKB < 300*1024 }),
 		func(r accountsBench) string { return fmt.Sprintf("%.1f MiB", benchMiB(r.peakKB)) })
+	row("CPU per account: host and its plugins", "", func(r accountsBench) string {
+		return fmt.Sprintf("%.1f ms", benchPerAccountMs(r.hostCPU, n))
+	})
+	row("page faults per account: host and its plugins", "", func(r accountsBench) string { return benchThousands(int(r.faults) / n) })
+	row("CPU per account: wxsim", "", func(r accountsBench) string { return fmt.Sprintf("%.1f ms", benchPerAccountMs(r.simCPU, n)) })
+	row("CPU per account: the rest of the machine (ClickHouse, mostly)", "", func(r accountsBench) string {
+		return fmt.Sprintf("%.1f ms", benchPerAccountMs(r.machineCPU-r.hostCPU-r.simCPU, n))
+	})
 	row("1-minute load average before", "", func(r accountsBench) string { return fmt.Sprintf("%.2f", r.load) })
 	p("\nEvery account's `wechat_followers_current` and `wechat_users` were then checked against wxsim: exact.\n")
 	p("The load average before a run is other work on the machine's 2 cores; it slows every figure of that run.\n")

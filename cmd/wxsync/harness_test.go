@@ -40,8 +40,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
+	// The same build as `make build` (the Makefile's BUILD_ENV and BUILD_FLAGS).
+	build := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", dir+string(os.PathSeparator),
 		"github.com/wxsync/wxsync/cmd/wxsync", "github.com/wxsync/wxsync/cmd/wxsync-source-wechat")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)
