@@ -36,6 +36,9 @@ func BenchmarkAccounts(b *testing.B) {
 	if s := os.Getenv("WXSYNC_BENCH_ACCOUNTS"); s != "" {
 		fmt.Sscanf(s, "%d", &n)
 	}
+	launch, fault := benchLaunchCost(b, 100), benchFaultCost(b)
+	b.Logf("a plugin launched and stopped: %s of CPU in the plugin, %s in the host, %d page faults; a page fault costs %.1f µs",
+		benchMs(launch.pluginCPU), benchMs(launch.hostCPU), launch.pluginFaults, float64(fault)/float64(time.Microsecond))
 	var runs []accountsBench
 	for _, per := range benchAccountsPerPluginEnv() {
 		r := benchAccountsOnce(b, n, followers, per)
@@ -48,7 +51,7 @@ func BenchmarkAccounts(b *testing.B) {
 	b.ReportMetric(float64(runs[0].calls), "api-calls")
 	b.ReportMetric(benchMiB(runs[0].peakKB), "host-peak-MiB")
 	if path := os.Getenv("WXSYNC_BENCH_OUT"); path != "" {
-		if err := benchSplice(path, "BenchmarkAccounts", benchAccountsReport(n, followers, runs)); err != nil {
+		if err := benchSplice(path, "BenchmarkAccounts", benchAccountsReport(n, followers, runs, launch, fault)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -156,13 +159,40 @@ wait:
 	return r
 }
 
+// benchAccountsWhere says where the CPU of one plugin per account goes,
+// against the run with the most accounts a plugin: the machine's CPU per
+// account bounds the wall time from below on its 2 cores.
+func benchAccountsWhere(p func(string, ...any), n int, runs []accountsBench, launch launchCost, fault time.Duration) {
+	one, many := runs[0], slices.MaxFunc(runs, func(a, b accountsBench) int { return cmp.Compare(a.perPlugin, b.perPlugin) })
+	p("\nWhere the CPU goes. Each run keeps both cores busy: the machine's CPU over the run ÷ 2 cores is %.1f s at %d a plugin\n",
+		one.machineCPU.Seconds()/2, one.perPlugin)
+	p("(measured %.1f s; %.0f ms of CPU per account)", one.wall.Seconds(), benchPerAccountMs(one.machineCPU, n))
+	if many.perPlugin == one.perPlugin {
+		p(".\n")
+		return
+	}
+	p(" and %.1f s at %d a plugin (measured %.1f s; %.0f ms per account).\n",
+		many.machineCPU.Seconds()/2, many.perPlugin, many.wall.Seconds(), benchPerAccountMs(many.machineCPU, n))
+	p("The host and its plugins use %.1f ms per account at %d a plugin and %.1f ms at %d: a plugin of its own costs an\n",
+		benchPerAccountMs(one.hostCPU, n), one.perPlugin, benchPerAccountMs(many.hostCPU, n), many.perPlugin)
+	p("account %.1f ms more, with %s page faults more. Measured in the same run:\n",
+		benchPerAccountMs(one.hostCPU-many.hostCPU, n), benchThousands(int((one.faults-many.faults)/int64(n))))
+	p("- launching a plugin and stopping it, with nothing synced (a process, its Go runtime and packages, the mutual-TLS\n")
+	p("  handshake), costs %s of CPU in the plugin and %s in the host, with %s page faults;\n",
+		benchMs(launch.pluginCPU), benchMs(launch.hostCPU), benchThousands(int(launch.pluginFaults)))
+	p("- a page fault (the first write to a page of fresh memory) costs %.1f µs of CPU on this virtual machine, so the\n",
+		float64(fault)/float64(time.Microsecond))
+	p("  extra faults alone come to %.1f ms per account: a new process touches its memory for the first time.\n",
+		float64(one.faults-many.faults)/float64(n)*float64(fault)/float64(time.Millisecond))
+}
+
 // benchPerAccountMs is d shared among n accounts, in milliseconds.
 func benchPerAccountMs(d time.Duration, n int) float64 {
 	return float64(d) / float64(time.Millisecond) / float64(n)
 }
 
 // benchAccountsReport renders the accounts section of docs/benchmarks.md.
-func benchAccountsReport(n, followers int, runs []accountsBench) string {
+func benchAccountsReport(n, followers int, runs []accountsBench, launch launchCost, fault time.Duration) string {
 	var s strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&s, format, args...) }
 	p("%s\n## Many accounts\n\n", benchAccountsBegin)
@@ -221,6 +251,7 @@ func benchAccountsReport(n, followers int, runs []accountsBench) string {
 	})
 	row("1-minute load average before", "", func(r accountsBench) string { return fmt.Sprintf("%.2f", r.load) })
 	p("\nEvery account's `wechat_followers_current` and `wechat_users` were then checked against wxsim: exact.\n")
+	benchAccountsWhere(p, n, runs, launch, fault)
 	p("The load average before a run is other work on the machine's 2 cores; it slows every figure of that run.\n")
 	p("%s\n", benchAccountsEnd)
 	return s.String()
