@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/wxsync/wxsync/plugin"
 	"github.com/wxsync/wxsync/plugin/host"
 )
@@ -29,7 +31,8 @@ func benchLaunchCost(b *testing.B, n int) launchCost {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := host.LaunchConfig{Path: filepath.Join(binDir, host.PluginBinary), MTLS: true, Credentials: creds, Environ: []string{}}
+	cfg := host.LaunchConfig{Path: filepath.Join(binDir, host.PluginBinary), MTLS: true, Credentials: creds,
+		Logger: hclog.NewNullLogger(), Environ: []string{}}
 	var child0, child1, self0, self1 syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &child0); err != nil {
 		b.Fatal(err)
