@@ -42,9 +42,10 @@ func BenchmarkAccounts(b *testing.B) {
 	var runs []accountsBench
 	for _, per := range benchAccountsPerPluginEnv() {
 		r := benchAccountsOnce(b, n, followers, per)
-		b.Logf("%d accounts × %d followers, %d a plugin: %.1f s, %d API calls, host peak RSS %.1f MiB, load before %.2f; CPU per account: host and plugins %.1f ms (%d page faults), wxsim %.1f ms, rest of the machine %.1f ms",
+		b.Logf("%d accounts × %d followers, %d a plugin: %.1f s, %d API calls, host peak RSS %.1f MiB, load before %.2f; CPU per account: host and plugins %.1f ms (%d page faults), wxsim %.1f ms, rest of the machine %.1f ms, of which ClickHouse queries %.1f ms (%.1f queries)",
 			n, followers, per, r.wall.Seconds(), r.calls, benchMiB(r.peakKB), r.load,
-			benchPerAccountMs(r.hostCPU, n), r.faults/int64(n), benchPerAccountMs(r.simCPU, n), benchPerAccountMs(r.machineCPU-r.hostCPU-r.simCPU, n))
+			benchPerAccountMs(r.hostCPU, n), r.faults/int64(n), benchPerAccountMs(r.simCPU, n), benchPerAccountMs(r.machineCPU-r.hostCPU-r.simCPU, n),
+			benchPerAccountMs(r.ch.CPU, n), float64(r.ch.Queries)/float64(n))
 		runs = append(runs, r)
 	}
 	b.ReportMetric(runs[0].wall.Seconds(), "wall-s")
@@ -94,15 +95,15 @@ type accountsBench struct {
 	hostCPU, simCPU, machineCPU time.Duration
 	// faults are the host's and its plugins' minor page faults.
 	faults int64
+	// ch is what system.query_log says of the run's queries.
+	ch chStats
 }
 
 // benchAccountsOnce syncs n fresh accounts into a fresh database with
 // perPlugin accounts a plugin, checks every account exact, and measures.
 func benchAccountsOnce(b *testing.B, n, followers, perPlugin int) accountsBench {
 	e := newManyEnv(b)
-	if os.Getenv("WXSYNC_BENCH_LOG_QUERIES") != "" {
-		e.dsn = benchLogQueries(e.dsn)
-	}
+	e.dsn = benchLogQueries(e.dsn)
 	var entries []map[string]string
 	for i := range n {
 		entries = append(entries, e.addAccount(i, followers, "secret", func(o *wxsim.Options) { o.PageSize = wxsim.MaxPageSize }))
@@ -147,6 +148,7 @@ wait:
 	if os.Getenv("WXSYNC_BENCH_LOG") != "" {
 		b.Log(out.String())
 	}
+	r.ch = benchCHStats(b, e.sink, e.sink.Database(), start)
 	var ids []int
 	for i := range n {
 		ids = append(ids, i)
@@ -184,6 +186,12 @@ func benchAccountsWhere(p func(string, ...any), n int, runs []accountsBench, lau
 		float64(fault)/float64(time.Microsecond))
 	p("  extra faults alone come to %.1f ms per account: a new process touches its memory for the first time.\n",
 		float64(one.faults-many.faults)/float64(n)*float64(fault)/float64(time.Millisecond))
+	if one.ch.OK {
+		p("ClickHouse ran %.1f queries per account at %d a plugin, %.1f ms of their CPU (`system.query_log`); most of the\n",
+			float64(one.ch.Queries)/float64(n), one.perPlugin, benchPerAccountMs(one.ch.CPU, n))
+		p("rest of the machine's %.1f ms per account is its background merges of the parts those inserts make.\n",
+			benchPerAccountMs(one.machineCPU-one.hostCPU-one.simCPU, n))
+	}
 }
 
 // benchPerAccountMs is d shared among n accounts, in milliseconds.
@@ -248,6 +256,12 @@ func benchAccountsReport(n, followers int, runs []accountsBench, launch launchCo
 	row("CPU per account: wxsim", "", func(r accountsBench) string { return fmt.Sprintf("%.1f ms", benchPerAccountMs(r.simCPU, n)) })
 	row("CPU per account: the rest of the machine (ClickHouse, mostly)", "", func(r accountsBench) string {
 		return fmt.Sprintf("%.1f ms", benchPerAccountMs(r.machineCPU-r.hostCPU-r.simCPU, n))
+	})
+	row("ClickHouse queries per account, their CPU (system.query_log)", "", func(r accountsBench) string {
+		if !r.ch.OK {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f, %.1f ms", float64(r.ch.Queries)/float64(n), benchPerAccountMs(r.ch.CPU, n))
 	})
 	row("1-minute load average before", "", func(r accountsBench) string { return fmt.Sprintf("%.2f", r.load) })
 	p("\nEvery account's `wechat_followers_current` and `wechat_users` were then checked against wxsim: exact.\n")
