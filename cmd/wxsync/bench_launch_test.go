@@ -32,13 +32,7 @@ func benchLaunchCost(b *testing.B, n int) launchCost {
 	}
 	cfg := host.LaunchConfig{Path: filepath.Join(binDir, host.PluginBinary), MTLS: true, Credentials: creds,
 		Logger: hclog.NewNullLogger(), Environ: []string{}}
-	var child0, child1, self0, self1 syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &child0); err != nil {
-		b.Fatal(err)
-	}
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self0); err != nil {
-		b.Fatal(err)
-	}
+	child0, self0 := benchRusage(b, syscall.RUSAGE_CHILDREN), benchRusage(b, syscall.RUSAGE_SELF)
 	for range n {
 		src, err := host.Launch(context.Background(), cfg)
 		if err != nil {
@@ -46,17 +40,21 @@ func benchLaunchCost(b *testing.B, n int) launchCost {
 		}
 		src.Close() // waits for the plugin to exit, so RUSAGE_CHILDREN counts it
 	}
-	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &child1); err != nil {
-		b.Fatal(err)
-	}
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self1); err != nil {
-		b.Fatal(err)
-	}
+	child1, self1 := benchRusage(b, syscall.RUSAGE_CHILDREN), benchRusage(b, syscall.RUSAGE_SELF)
 	return launchCost{
 		pluginCPU:    (rusageCPU(child1) - rusageCPU(child0)) / time.Duration(n),
 		hostCPU:      (rusageCPU(self1) - rusageCPU(self0)) / time.Duration(n),
 		pluginFaults: (child1.Minflt - child0.Minflt) / int64(n),
 	}
+}
+
+// benchRusage is getrusage(who).
+func benchRusage(b *testing.B, who int) syscall.Rusage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru
 }
 
 // rusageCPU is ru's user and system time.
@@ -74,16 +72,11 @@ func benchFaultCost(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	defer syscall.Munmap(mem)
-	var ru0, ru1 syscall.Rusage // the whole process's: it does nothing else meanwhile
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru0); err != nil {
-		b.Fatal(err)
-	}
+	ru0 := benchRusage(b, syscall.RUSAGE_SELF) // the whole process's: it does nothing else meanwhile
 	for i := 0; i < pages; i++ {
 		mem[i*4096] = 1
 	}
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru1); err != nil {
-		b.Fatal(err)
-	}
+	ru1 := benchRusage(b, syscall.RUSAGE_SELF)
 	if faults := ru1.Minflt - ru0.Minflt; faults < pages {
 		b.Fatalf("touching %d fresh pages made %d faults", pages, faults)
 	}
