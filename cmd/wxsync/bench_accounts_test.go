@@ -206,7 +206,7 @@ func benchAccountsReport(n, followers int, runs []accountsBench, launch launchCo
 	p("%s\n## Many accounts\n\n", benchAccountsBegin)
 	p("Written by `BenchmarkAccounts` (`cmd/wxsync/bench_accounts_test.go`) in `make bench` (or `make bench-accounts`) on %s,\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	p("on the machine above (wxsync %s).\n\n", benchRevision())
+	p("on the machine above (wxsync %s). %s\n\n", benchRevision(), benchDataFS())
 	p("One `wxsync sync --accounts` of %s accounts of %s followers each (followers and users streams),\n", benchThousands(n), benchThousands(followers))
 	p("`--parallel %d`, into an empty database, once per `--accounts-per-plugin` value; wxsim (`Multi`) runs in the\n", benchAccountsParallel())
 	p("benchmark's process. The default, one plugin per account, pays a plugin launch (a process, its Go runtime,\n")

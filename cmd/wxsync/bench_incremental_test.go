@@ -247,7 +247,7 @@ func benchIncrementalReport(results []incrResult) string {
 	p("on the machine above (wxsync %s). Every follower but one in %d has a profile fetched an hour\n", benchRevision(), benchNewEvery)
 	p("ago. One round per size: a followers-only sync of the account, then the daily rerun (`WXSYNC_STREAMS=followers,users`).\n")
 	p("The per-page decision is timed in the benchmark's process: `sink.LoadFreshProfiles` once, then for\n")
-	p("each page of %s openids of the follower list, the openids whose profile is not fresh.\n\n", benchThousands(benchPageSize))
+	p("each page of %s openids of the follower list, the openids whose profile is not fresh. %s\n\n", benchThousands(benchPageSize), benchDataFS())
 	p("| measure |")
 	for _, r := range results {
 		p(" %s |", benchThousands(r.N))

@@ -314,7 +314,7 @@ func benchScaleReport(results []scaleResult, rounds int) string {
 	p("machine above (wxsync %s). %d rounds per size; times are the best round of each measure, taken\n", benchRevision(), rounds)
 	p("independently, RSS the worst; \"rounds\" lists every round. ClickHouse CPU is user + system time of\n")
 	p("the queries (`system.query_log`, `ProfileEvents` UserTimeMicroseconds + SystemTimeMicroseconds), not\n")
-	p("counting background merges.\n\n")
+	p("counting background merges. %s\n\n", benchDataFS())
 	for _, r := range results {
 		benchScaleTable(p, r)
 	}

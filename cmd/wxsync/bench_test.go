@@ -767,3 +767,36 @@ func benchOSName() string {
 	}
 	return name
 }
+
+// benchDataFS says what filesystem holds the data of the ClickHouse server
+// that `make` started (WXSYNC_BENCH_CH_DIR, set by the Makefile): ext4 with
+// or without a journal matters to a server that creates and deletes part
+// files by the thousand (sink/devserver/datafs.sh). Empty when unknown.
+func benchDataFS() string {
+	dir := os.Getenv("WXSYNC_BENCH_CH_DIR")
+	if dir == "" {
+		return ""
+	}
+	out, err := exec.Command("findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", dir).Output()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) != 2 {
+		return ""
+	}
+	src, fstype := f[0], f[1]
+	if fstype != "ext4" {
+		return fmt.Sprintf("ClickHouse's data is on %s (%s).", fstype, src)
+	}
+	journal := "without a journal"
+	if jbd, err := os.ReadDir("/proc/fs/jbd2"); err == nil {
+		for _, e := range jbd {
+			if strings.HasPrefix(e.Name(), filepath.Base(src)+"-") {
+				journal = "with a journal"
+			}
+		}
+	}
+	where := src
+	if strings.HasPrefix(filepath.Base(src), "loop") {
+		where = "an image file on the machine's disk, " + src
+	}
+	return fmt.Sprintf("ClickHouse's data is on ext4 %s (%s; sink/devserver/datafs.sh says why).", journal, where)
+}

@@ -131,6 +131,7 @@ var envName = regexp.MustCompile(`\b(?:WECHAT|CLICKHOUSE|WXSYNC)_[A-Z0-9_]+\b`)
 func TestReferenceDocsNameRealSettings(t *testing.T) {
 	known := map[string]bool{"WXSYNC_BENCH_OUT": true, "WXSYNC_SKIP_CLICKHOUSE": true, "CLICKHOUSE_TEST_DSNS": true, "WXSYNC_BENCH_INCR_SYNC": true, envKillSeed: true, envKillPoints: true,
 		"WXSYNC_CHDB_DIR": true, // make test's chDB library, for servers of a test's own
+		"WXSYNC_DATAFS":   true, // sink/devserver/datafs.sh: make's servers on a journaled image
 		plugin.EnvTLSFD:   true} // set by the host for its plugin, not by users
 	for _, s := range settings() {
 		known[s.env] = true
