@@ -26,6 +26,7 @@ func offHeap[T uint32 | uint64](owner *FreshSet, n int) []T {
 	if err != nil {
 		return make([]T, 0, n) // on the heap, then
 	}
+	adviseHugePages(b)
 	runtime.AddCleanup(owner, func(b []byte) { _ = syscall.Munmap(b) }, b)
 	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0]
 }
