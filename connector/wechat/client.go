@@ -236,6 +236,20 @@ func (s *status) envelope() *status { return s }
 
 type enveloped interface{ envelope() *status }
 
+// fastDecoder is an answer that can decode the plain shape the API sends
+// without encoding/json; decodeFast reports false, having changed nothing,
+// for anything else, which encoding/json then decodes (fastpage.go).
+type fastDecoder interface{ decodeFast(data []byte) bool }
+
+// unmarshal decodes an answer as encoding/json does, through its own
+// decoder when it has one and the body has the plain shape.
+func unmarshal(data []byte, out enveloped) error {
+	if fd, ok := out.(fastDecoder); ok && fd.decodeFast(data) {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
 type outcome int
 
 const (
@@ -515,7 +529,7 @@ func (c *Client) decode(req *request, status int, ct string, data []byte, out en
 	if !utf8.Valid(data) {
 		return outcomePermanent, req.responseError(fmt.Sprintf("body is not valid UTF-8 (content type %q, %d bytes)", ct, len(data)), nil)
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	if err := unmarshal(data, out); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
 			// Cut short by a proxy, or not JSON at all: retry.
