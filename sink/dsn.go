@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -51,6 +52,9 @@ func parseDSN(dsn string) (*clickhouse.Options, string, error) {
 	}
 	if opts.Protocol != clickhouse.Native {
 		return nil, "", errors.New("invalid clickhouse DSN: only the native protocol (clickhouse://host:9000/db) is supported")
+	}
+	if err := nativeCompression(dsn, opts); err != nil {
+		return nil, "", err
 	}
 	db := opts.Auth.Database
 	if db == "" {
@@ -125,4 +129,32 @@ func redact(err error, secrets []string) error {
 		return err
 	}
 	return errors.New(clean)
+}
+
+// nativeCompression settles the compression of the connection: the DSN's
+// compress parameter when it has one (lz4, zstd, none, or true/false; true
+// is lz4), LZ4 otherwise. LZ4 costs little CPU and saves most of the bytes
+// of a remote server's link; for a server on the same machine compress=false
+// saves the CPU of compressing (measured with perf in a followers sync here:
+// about 14% of the host's and plugin's) and of the server's decompressing. Methods of the HTTP
+// interface only (gzip, deflate, br) are refused, as the native protocol
+// has none of them.
+func nativeCompression(dsn string, opts *clickhouse.Options) error {
+	u, err := url.Parse(dsn)
+	if err != nil || !u.Query().Has("compress") {
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+		return nil
+	}
+	v := u.Query().Get("compress")
+	if on, err := strconv.ParseBool(v); err == nil {
+		if !on {
+			opts.Compression = nil
+		}
+		return nil // true: clickhouse-go has set LZ4
+	}
+	switch v {
+	case "lz4", "zstd", "none":
+		return nil // set by clickhouse-go
+	}
+	return fmt.Errorf("invalid clickhouse DSN: compress=%s: the native protocol takes lz4, zstd, none, true or false", v)
 }

@@ -3,6 +3,8 @@ package sink_test
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -251,5 +253,43 @@ func TestInsertLargeBatchIsOnePart(t *testing.T) {
 	}
 	if n := sinktest.Count(t, s, "SELECT count() FROM system.parts WHERE database = ? AND table = 'wechat_followers' AND active", s.Database()); n != 1 {
 		t.Fatalf("the insert made %d parts, want 1", n)
+	}
+}
+
+// TestInsertWithEachCompression: a sink inserts and reads with each
+// compression its DSN can ask for (compress=...), into the same table.
+func TestInsertWithEachCompression(t *testing.T) {
+	base := sinktest.Open(t, sink.Config{})
+	users := sinktest.Stream(t, schema.Users)
+	var want []string
+	for _, c := range []string{"false", "none", "zstd", "lz4", "true"} {
+		u, err := url.Parse(sinktest.DSN(t, base.Database()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("compress", c)
+		u.RawQuery = q.Encode()
+		s, err := sink.Open(sinktest.Context(t), sink.Config{DSN: u.String()})
+		if err != nil {
+			t.Fatalf("compress=%s: %v", c, err)
+		}
+		r := sinktest.Record(t, users, []any{"o-" + c, uint8(1), "zh_CN", t0, "", c, int64(0), []uint32{}, "", int64(0), "", t0})
+		insert(t, s, users, "wxA", 0, r)
+		r.Release()
+		got := sinktest.Rows(t, s, "SELECT openid, remark FROM "+base.Database()+".wechat_users WHERE openid = 'o-"+c+"'")
+		s.Close()
+		if len(got) != 1 || got[0] != `"o-`+c+`" "`+c+`"` {
+			t.Fatalf("compress=%s: read back %q", c, got)
+		}
+		want = append(want, "o-"+c)
+	}
+	slices.Sort(want)
+	got := sinktest.Rows(t, base, "SELECT openid FROM "+base.Database()+".wechat_users ORDER BY openid")
+	for i := range got {
+		got[i] = strings.Trim(got[i], `"`)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("wechat_users holds %q, want %q", got, want)
 	}
 }

@@ -45,7 +45,8 @@ type Sink struct {
 type stateKey struct{ appid, stream string }
 
 // Open parses cfg.DSN, connects to ClickHouse with the native protocol and
-// LZ4 compression, and pings it. Zero fields of cfg take their defaults.
+// LZ4 compression (unless the DSN's compress parameter says otherwise), and
+// pings it. Zero fields of cfg take their defaults.
 // The database named by the DSN need not exist yet (see Migrate). Errors
 // never contain the DSN's password.
 func Open(ctx context.Context, cfg Config) (*Sink, error) {
@@ -61,7 +62,6 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	// Connect without a database so that a database that does not exist
 	// yet can be created by Migrate; every statement qualifies its tables.
 	opts.Auth.Database = ""
-	opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 	opts.Logger = slog.New(driverHandler{cfg.Logger.Handler()})
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = defaultDialTimeout
