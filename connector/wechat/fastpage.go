@@ -15,7 +15,11 @@ package wechat
 // answer is decoded as encoding/json decodes it: FuzzPageFastDecode checks
 // that whatever decodeFast accepts, encoding/json accepts with the same
 // result. The openids are substrings of one copy of the body, not a string
-// each.
+// each: whoever keeps one beyond the page keeps the page's ~330 KB (the
+// openids go into Arrow records, which copy them); next_openid and errmsg
+// are copies of their own.
+
+import "strings"
 
 // decodeFast decodes data, which must be valid UTF-8 (decode checks it
 // first), into p when it has the shape above, and reports whether it did;
@@ -85,9 +89,14 @@ func (d *pageScanner) pageField(key string, out *pageResponse) bool {
 	case seenErrCode:
 		out.ErrCode, ok = d.int()
 	case seenNext:
+		// A copy: the walk keeps every page's next_openid for the run (a
+		// cursor seen twice is a loop), and a substring would keep its
+		// whole page alive with it.
 		out.NextOpenID, ok = d.str()
+		out.NextOpenID = strings.Clone(out.NextOpenID)
 	case seenErrMsg:
 		out.ErrMsg, ok = d.str()
+		out.ErrMsg = strings.Clone(out.ErrMsg)
 	case seenData:
 		ok = d.data(out)
 	}
@@ -105,7 +114,7 @@ func (d *pageScanner) data(out *pageResponse) bool {
 			return false
 		}
 		read = true
-		ids, ok := d.strings()
+		ids, ok := d.stringArray()
 		out.Data.OpenID = ids
 		return ok
 	})
@@ -134,9 +143,9 @@ func (d *pageScanner) object(field func(key string) bool) bool {
 	}
 }
 
-// strings reads an array of strings; [] gives an empty, non-nil slice,
+// stringArray reads an array of strings; [] gives an empty, non-nil slice,
 // as encoding/json does.
-func (d *pageScanner) strings() ([]string, bool) {
+func (d *pageScanner) stringArray() ([]string, bool) {
 	if !d.next('[') {
 		return nil, false
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // fastPageSeeds are bodies decodeFast must take (the first ones) or leave
@@ -88,4 +89,21 @@ func FuzzPageFastDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"total":3,"count":3,"data":{"openid":["` + strings.Repeat("o", 28) + `","b","c"]},"next_openid":"c","errcode":0,"errmsg":"ok"}`))
 	f.Fuzz(func(t *testing.T, body []byte) { checkFastPage(t, body) })
+}
+
+// TestPageFastDecodeCursorIsACopy: next_openid does not point into the
+// body, whose openids it would keep alive: the walk keeps every page's
+// next_openid for the run (measured before this: 520 MiB of plugin at 10M
+// followers).
+func TestPageFastDecodeCursorIsACopy(t *testing.T) {
+	body := []byte(`{"total":1,"count":1,"data":{"openid":["oSame_1"]},"next_openid":"oSame_1"}`)
+	var p pageResponse
+	if !p.decodeFast(body) || p.Data == nil || len(p.Data.OpenID) != 1 || p.NextOpenID != "oSame_1" {
+		t.Fatalf("decoded %+v", p)
+	}
+	id := uintptr(unsafe.Pointer(unsafe.StringData(p.Data.OpenID[0])))
+	next := uintptr(unsafe.Pointer(unsafe.StringData(p.NextOpenID)))
+	if next+uintptr(len(body)) > id && next < id+uintptr(len(body)) {
+		t.Fatalf("next_openid at %#x lies within the body's copy around the openid at %#x", next, id)
+	}
 }
