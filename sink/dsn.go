@@ -136,9 +136,9 @@ func redact(err error, secrets []string) error {
 // is lz4), LZ4 otherwise. LZ4 costs little CPU and saves most of the bytes
 // of a remote server's link; for a server on the same machine compress=false
 // saves the CPU of compressing (measured with perf in a followers sync here:
-// about 14% of the host's and plugin's) and of the server's decompressing. Methods of the HTTP
-// interface only (gzip, deflate, br) are refused, as the native protocol
-// has none of them.
+// about 14% of the host's and plugin's) and of the server's decompressing.
+// Methods of the HTTP interface only (gzip, deflate, br) are refused, as the
+// native protocol has none of them.
 func nativeCompression(dsn string, opts *clickhouse.Options) error {
 	u, err := url.Parse(dsn)
 	if err != nil || !u.Query().Has("compress") {
