@@ -274,12 +274,17 @@ func TestClusterShardDown(t *testing.T) {
 	}
 	sinktest.StartNode(t, "s2r1")
 	sinktest.StartNode(t, "s2r2")
+	// Both replicas restarted: let them catch up before reading.
+	for _, table := range []string{"wxsync_state", "wechat_snapshots", "wechat_followers"} {
+		syncReplicas(t, s.Database(), table)
+	}
 	got, ok, err := s.LoadState(sinktest.Context(t), "wxA", schema.Followers)
 	if err != nil || !ok || string(got.Cursor) != "b" {
 		t.Fatalf("state after the failed insert: %+v %v %v, want cursor b", got, ok, err)
 	}
 	// Shard 1 may hold part of the failed insert; the retry lands it once.
 	insert(t, s, st, "wxA", id, r)
+	syncReplicas(t, s.Database(), "wechat_followers")
 	complete(t, s, "wxA", id, 502)
 }
 
