@@ -55,52 +55,45 @@ const (
 	seenErrMsg
 )
 
-// pageField reads the value of a top-level key into out.
+// pageField reads the value of a top-level key into out; a key it does
+// not know, or has read already, ends the fast path.
 func (d *pageScanner) pageField(key string, out *pageResponse) bool {
-	var bit uint8
 	switch key {
 	case "total":
-		bit = seenTotal
-	case "count":
-		bit = seenCount
-	case "data":
-		bit = seenData
-	case "next_openid":
-		bit = seenNext
-	case "errcode":
-		bit = seenErrCode
-	case "errmsg":
-		bit = seenErrMsg
-	default:
-		return false
-	}
-	if d.seen&bit != 0 {
-		return false
-	}
-	d.seen |= bit
-	var ok bool
-	switch bit {
-	case seenTotal:
-		var n int
-		n, ok = d.int()
+		n, ok := d.int()
 		out.Total = &n
-	case seenCount:
+		return d.once(seenTotal) && ok
+	case "count":
+		var ok bool
 		out.Count, ok = d.int()
-	case seenErrCode:
+		return d.once(seenCount) && ok
+	case "errcode":
+		var ok bool
 		out.ErrCode, ok = d.int()
-	case seenNext:
+		return d.once(seenErrCode) && ok
+	case "next_openid":
 		// A copy: the walk keeps every page's next_openid for the run (a
 		// cursor seen twice is a loop), and a substring would keep its
 		// whole page alive with it.
-		out.NextOpenID, ok = d.str()
-		out.NextOpenID = strings.Clone(out.NextOpenID)
-	case seenErrMsg:
-		out.ErrMsg, ok = d.str()
-		out.ErrMsg = strings.Clone(out.ErrMsg)
-	case seenData:
-		ok = d.data(out)
+		v, ok := d.str()
+		out.NextOpenID = strings.Clone(v)
+		return d.once(seenNext) && ok
+	case "errmsg":
+		v, ok := d.str()
+		out.ErrMsg = strings.Clone(v)
+		return d.once(seenErrMsg) && ok
+	case "data":
+		return d.once(seenData) && d.data(out)
 	}
-	return ok
+	return false
+}
+
+// once marks a top-level key read and reports whether it was the first
+// time.
+func (d *pageScanner) once(bit uint8) bool {
+	first := d.seen&bit == 0
+	d.seen |= bit
+	return first
 }
 
 // data reads {"openid":[...]}.
