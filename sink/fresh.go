@@ -75,8 +75,8 @@ func (s *Sink) LoadFreshProfiles(ctx context.Context, appid string, since time.T
 	if n := chunks.len(); n > math.MaxUint32 {
 		return nil, fmt.Errorf("load fresh profiles of %s from wechat_users: %d profiles: more than the set can index", appid, n)
 	}
-	f.hashes = chunks.moveTo(offHeap[uint64](f, chunks.len()))
-	f.index()
+	f.hashes = slices.Compact(chunks.sortTo(offHeap[uint64](f, chunks.len())))
+	f.buildDir()
 	return f, nil
 }
 
@@ -111,15 +111,98 @@ func (c *hashChunks) len() int {
 	return n
 }
 
-// moveTo appends every hash to dst, releasing each chunk once copied.
-func (c *hashChunks) moveTo(dst []uint64) []uint64 {
+// sortRadixBits is how many top bits of a hash choose its bucket in
+// sortTo: 2,048 buckets, whose write positions stay in cache while the
+// hashes are scattered, and whose contents (about 5,000 hashes each at
+// 10M) are sorted in cache.
+const sortRadixBits = 11
+
+// sortTo moves every hash into dst's free room, sorted, releasing each
+// chunk once moved, and returns dst with them. It is one pass of a radix
+// sort on the top sortRadixBits bits, then a sort of each bucket
+// (sortBucket). The buckets fill dst from its start, each
+// in order, so the memory it touches grows with what was moved, as the
+// chunks' shrinks: the two together never hold much more than one copy.
+func (c *hashChunks) sortTo(dst []uint64) []uint64 {
+	n := c.len()
+	base := len(dst)
+	dst = dst[:base+n]
+	var next [1<<sortRadixBits + 1]int // next[b]: where bucket b's next hash goes
+	for _, ch := range c.chunks {
+		for _, h := range ch {
+			next[h>>(64-sortRadixBits)+1]++
+		}
+	}
+	next[0] = base
+	for b := 1; b < len(next); b++ {
+		next[b] += next[b-1]
+	}
 	for i, ch := range c.chunks {
-		dst = append(dst, ch...)
+		for _, h := range ch {
+			b := h >> (64 - sortRadixBits)
+			dst[next[b]] = h
+			next[b]++
+		}
 		c.releases[i]()
 		c.chunks[i], c.releases[i] = nil, func() {}
 	}
 	c.chunks, c.releases = c.chunks[:0], c.releases[:0]
+	lo := base // next[b] is now where bucket b ends
+	var scratch []uint64
+	for _, hi := range next[:1<<sortRadixBits] {
+		scratch = sortBucket(dst[lo:hi], scratch)
+		lo = hi
+	}
 	return dst
+}
+
+// sortBucket sorts a, hashes that share their top sortRadixBits bits, by
+// the next sortRadixBits bits (a counting sort through scratch, which it
+// grows and returns), then sorts each group that shares those too, a few
+// hashes at most but for a skewed set, by insertion. A comparison sort of
+// random hashes mispredicts a branch at nearly every step; this does not.
+func sortBucket(a, scratch []uint64) []uint64 {
+	if len(a) <= 32 {
+		insertionSort(a)
+		return scratch
+	}
+	const shift = 64 - 2*sortRadixBits
+	var next [1<<sortRadixBits + 1]int
+	for _, h := range a {
+		next[(h>>shift)&(1<<sortRadixBits-1)+1]++
+	}
+	for b := 1; b < len(next); b++ {
+		next[b] += next[b-1]
+	}
+	scratch = slices.Grow(scratch[:0], len(a))[:len(a)]
+	for _, h := range a {
+		b := (h >> shift) & (1<<sortRadixBits - 1)
+		scratch[next[b]] = h
+		next[b]++
+	}
+	copy(a, scratch)
+	lo := 0
+	for _, hi := range next[:1<<sortRadixBits] {
+		if g := a[lo:hi]; len(g) > 32 {
+			slices.Sort(g)
+		} else {
+			insertionSort(g)
+		}
+		lo = hi
+	}
+	return scratch
+}
+
+// insertionSort sorts a few hashes in place.
+func insertionSort(a []uint64) {
+	for i := 1; i < len(a); i++ {
+		h := a[i]
+		j := i
+		for ; j > 0 && a[j-1] > h; j-- {
+			a[j] = a[j-1]
+		}
+		a[j] = h
+	}
 }
 
 // release frees every chunk.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -228,14 +227,17 @@ func convertColumn(f arrow.Field, j int, recs []arrow.Record, n int) (any, error
 		if ts, ok := f.Type.(*arrow.TimestampType); !ok || ts.Unit != arrow.Second {
 			return nil, fmt.Errorf("column %s: only second timestamps are supported, got %s", f.Name, f.Type)
 		}
-		out := make([]time.Time, 0, n)
+		// Seconds as int64, which clickhouse-go's DateTime takes as they
+		// are: 8 bytes a row and no pointer for the collector to scan,
+		// where a time.Time is 24 bytes and holds one.
+		out := make([]int64, 0, n)
 		for _, rec := range recs {
 			a, ok := rec.Column(j).(*array.Timestamp)
 			if !ok {
 				return nil, bad(rec.Column(j))
 			}
 			for _, v := range a.TimestampValues() {
-				out = append(out, time.Unix(int64(v), 0).UTC())
+				out = append(out, int64(v))
 			}
 		}
 		return out, nil

@@ -10,6 +10,7 @@ import (
 )
 
 func main() {
+	plugin.TuneGC(os.LookupEnv)
 	level := new(slog.LevelVar) // the host's level arrives with each request
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: hclogKeys}))
 	if err := plugin.Serve(source.New(log, level)); err != nil {

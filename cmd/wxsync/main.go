@@ -13,6 +13,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/wxsync/wxsync/plugin"
 	"github.com/wxsync/wxsync/plugin/kind"
 )
 
@@ -42,6 +43,7 @@ Exit codes: 0 done, 75 stopped early (retry later; the cursor is saved),
 `
 
 func main() {
+	plugin.TuneGC(os.LookupEnv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], envconfig.OsLookuper(), os.Stdout, os.Stderr)
 	stop()

@@ -122,6 +122,8 @@ type walk struct {
 	checkpoint func(cur listCursor, done bool) error
 	// onTotal, if set, is given the total the first page reports.
 	onTotal func(total int64)
+	// dedup drops an openid a page repeats; its table serves every page.
+	dedup pageSet
 }
 
 // run walks from cur to the end of the list.
@@ -166,7 +168,7 @@ func (w *walk) run(ctx context.Context, cur listCursor) error {
 			}
 			seen[p.NextOpenID] = struct{}{}
 		}
-		ids := uniq(p.OpenIDs)
+		ids := w.dedup.uniq(p.OpenIDs)
 		if w.records {
 			rec := b.build(ids, time.Now())
 			err = w.out.Record(w.stream, rec)
@@ -230,25 +232,11 @@ func (w *walk) emitCheckpoint(cur listCursor, done bool) error {
 }
 
 // uniq returns ids with repeats removed, in first-seen order: ids itself
-// when it has none.
+// when there are none (the usual case). It is pageSet.uniq with a set of
+// its own.
 func uniq(ids []string) []string {
-	seen := make(map[string]struct{}, len(ids))
-	for i, id := range ids {
-		if _, dup := seen[id]; !dup {
-			seen[id] = struct{}{}
-			continue
-		}
-		// A duplicate (rare): keep the first of each from here on.
-		out := append(make([]string, 0, len(ids)-1), ids[:i]...)
-		for _, id := range ids[i+1:] {
-			if _, dup := seen[id]; !dup {
-				seen[id] = struct{}{}
-				out = append(out, id)
-			}
-		}
-		return out
-	}
-	return ids
+	var s pageSet
+	return s.uniq(ids)
 }
 
 // readList walks a list whose pages are the stream's records (followers

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"math/big"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -485,6 +486,40 @@ func TestUniq(t *testing.T) {
 		}
 		if !slices.Equal(in, c.in) {
 			t.Errorf("uniq(%q) changed its argument to %q", c.in, in)
+		}
+	}
+}
+
+// One pageSet serves page after page, larger and smaller, with and
+// without repeats: each answer is the first-seen order a map gives.
+func TestPageSetAcrossPages(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var s pageSet
+	for round := range 300 {
+		n := rng.IntN(3000)
+		alphabet := 1 + rng.IntN(2*n+1) // small alphabets repeat a lot
+		if round%3 == 0 {
+			alphabet = 1 << 30 // almost never repeats
+		}
+		in := make([]string, n)
+		for i := range in {
+			in[i] = fmt.Sprintf("o%027d", rng.IntN(alphabet))
+		}
+		orig := slices.Clone(in)
+		seen := map[string]bool{}
+		var want []string
+		for _, id := range in {
+			if !seen[id] {
+				seen[id] = true
+				want = append(want, id)
+			}
+		}
+		got := s.uniq(in)
+		if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Fatalf("round %d (%d openids of %d values): %d kept, want %d", round, n, alphabet, len(got), len(want))
+		}
+		if !slices.Equal(in, orig) {
+			t.Fatalf("round %d: uniq changed its argument", round)
 		}
 	}
 }

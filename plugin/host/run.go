@@ -119,11 +119,19 @@ type received struct {
 	err error
 }
 
+// receiveQueue is how many received messages wait for the commit loop: a
+// page is three (its batch, its progress, its checkpoint), so 64 hold
+// about two commits of DefaultFlushRows rows of 10,000-openid pages. The
+// source keeps fetching while a commit runs, and the next commit takes
+// what came meanwhile in one insert (fewer, larger parts for ClickHouse
+// to write and merge: docs/benchmarks.md).
+const receiveQueue = 64
+
 // receive passes rs's messages on, until the last one or an error, on a
 // goroutine of its own, so that the source keeps fetching while the
 // destination inserts.
 func receive(rs plugin.Messages) <-chan received {
-	msgs := make(chan received, 16)
+	msgs := make(chan received, receiveQueue)
 	go func() {
 		defer close(msgs)
 		for {
