@@ -231,14 +231,6 @@ func (w *walk) emitCheckpoint(cur listCursor, done bool) error {
 	return w.out.Checkpoint(w.stream, cur.encode(), done)
 }
 
-// uniq returns ids with repeats removed, in first-seen order: ids itself
-// when there are none (the usual case). It is pageSet.uniq with a set of
-// its own.
-func uniq(ids []string) []string {
-	var s pageSet
-	return s.uniq(ids)
-}
-
 // readList walks a list whose pages are the stream's records (followers
 // without profiles, blacklist).
 func (s *Source) readList(ctx context.Context, stream string, cursor []byte, page listPager, calls func() map[string]int64, out plugin.Emitter) error {

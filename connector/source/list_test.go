@@ -473,6 +473,12 @@ func FuzzDecodeListCursor(f *testing.F) {
 	})
 }
 
+// uniq is pageSet.uniq with a set of its own.
+func uniq(ids []string) []string {
+	var s pageSet
+	return s.uniq(ids)
+}
+
 func TestUniq(t *testing.T) {
 	for _, c := range []struct{ in, want []string }{
 		{nil, nil},
