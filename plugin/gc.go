@@ -16,10 +16,7 @@ const (
 	// GCMemoryLimit is the soft limit on the Go heap that keeps the larger
 	// GCPercent from growing a process past it: near it the collector runs
 	// as often as it must. The profile set of a rerun lives outside the Go
-	// heap and comes on top (96 MB at 10M fresh profiles); the host of a
-	// 10M rerun peaked at 231 MiB with a limit of 128 MiB, 209 MiB with 80
-	// and 216 MiB with 64 (166 MiB before these defaults), so the limit
-	// alone does not explain that peak (docs/benchmarks.md).
+	// heap and comes on top (96 MB at 10M fresh profiles).
 	GCMemoryLimit = 64 << 20
 )
 

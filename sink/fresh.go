@@ -75,8 +75,8 @@ func (s *Sink) LoadFreshProfiles(ctx context.Context, appid string, since time.T
 	if n := chunks.len(); n > math.MaxUint32 {
 		return nil, fmt.Errorf("load fresh profiles of %s from wechat_users: %d profiles: more than the set can index", appid, n)
 	}
-	f.hashes = slices.Compact(chunks.sortTo(offHeap[uint64](f, chunks.len())))
-	f.buildDir()
+	f.hashes = chunks.sortTo(offHeap[uint64](f, chunks.len()))
+	f.indexSorted()
 	return f, nil
 }
 
@@ -229,8 +229,16 @@ const freshChunk = 1 << 16
 // index sorts and deduplicates the hashes and builds the directory.
 func (f *FreshSet) index() {
 	slices.Sort(f.hashes)
+	f.indexSorted()
+}
+
+// indexSorted deduplicates the sorted hashes, builds the directory, and
+// moves both to huge pages now that they are written.
+func (f *FreshSet) indexSorted() {
 	f.hashes = slices.Compact(f.hashes)
 	f.buildDir()
+	useHugePages(f.hashes)
+	useHugePages(f.dir)
 }
 
 // readFreshHashes adds every hash query returns to chunks.

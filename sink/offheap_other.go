@@ -11,3 +11,6 @@ func offHeap[T uint32 | uint64](owner *FreshSet, n int) []T {
 // offHeapChunk returns an empty slice with room for n uint64s, on the Go
 // heap on this platform, and a release function that does nothing.
 func offHeapChunk(n int) ([]uint64, func()) { return make([]uint64, 0, n), func() {} }
+
+// useHugePages does nothing on this platform (see the Linux version).
+func useHugePages[T uint32 | uint64]([]T) {}
