@@ -13,9 +13,10 @@ const offHeapMinBytes = 1 << 20
 
 // offHeap returns an empty slice with room for n values of T, in memory
 // mapped outside the Go heap when it is large, so that a big long-lived
-// FreshSet does not raise the garbage collector's heap goal (which is
-// twice the live heap: 80 MB of hashes would let the host's heap grow by
-// another 80 MB of garbage before a collection). The mapping is released
+// FreshSet does not raise the garbage collector's heap goal (a multiple
+// of the live heap, five at wxsync's GOGC: 80 MB of hashes on the heap
+// would let the host's heap grow by 320 MB of garbage before a collection,
+// short of the memory limit). The mapping is released
 // once owner is unreachable. T must hold no pointers.
 func offHeap[T uint32 | uint64](owner *FreshSet, n int) []T {
 	size := n * int(unsafe.Sizeof(T(0)))
