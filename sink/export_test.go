@@ -38,3 +38,10 @@ func (f *FreshSet) Contains(h uint64) bool { return f.contains(h) }
 // VersionReads is how many queries SaveStates made for keys' newest
 // versions.
 func (s *Sink) VersionReads() int64 { return s.versionReads.Load() }
+
+// FinalCounts is how many snapshots CompleteSnapshot counted with FINAL.
+func (s *Sink) FinalCounts() int64 { return s.finalCounts.Load() }
+
+// SetTallyRun sets how many hashes a snapshot's tally sorts at a time, so
+// that a test spills runs to the tally's file with a few rows.
+func (s *Sink) SetTallyRun(n int) { s.tallyRun = n }

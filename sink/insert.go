@@ -64,12 +64,20 @@ func (s *Sink) Insert(ctx context.Context, st schema.Stream, appid string, snaps
 	if n == 0 {
 		return 0, nil
 	}
+	var hashes []uint64
+	if st.Kind == schema.Snapshot {
+		hashes = s.tallyHashes(st, appid, snapshotID, cols)
+	}
 	if err := sortByKey(st, cols, n); err != nil {
 		return 0, fmt.Errorf("insert %s for %s: %w", st.Name, appid, err)
 	}
 	query := fmt.Sprintf("INSERT INTO %s.%s (%s)", s.qdb, qtable, strings.Join(st.Columns(), ", "))
 	what := fmt.Sprintf("insert %d rows into %s.%s", n, s.db, st.Table)
-	if err := s.retry(ctx, what, func(ctx context.Context) error { return s.sendColumns(ctx, query, cols) }); err != nil {
+	err = s.retry(ctx, what, func(ctx context.Context) error { return s.sendColumns(ctx, query, cols) })
+	if st.Kind == schema.Snapshot {
+		s.tallyInsert(st, appid, snapshotID, hashes, err)
+	}
+	if err != nil {
 		return 0, &NotCommittedError{Stream: st.Name, AppID: appid, Rows: n, Err: err}
 	}
 	return n, nil

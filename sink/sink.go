@@ -39,6 +39,13 @@ type Sink struct {
 	stateFloor map[stateKey]uint64
 	// versionReads counts SaveStates' queries of keys' newest versions.
 	versionReads atomic.Int64
+	// tallies follow the snapshots this Sink began (see snapshotTally),
+	// until they are completed; tallyRun is their run length.
+	tallyMu  sync.Mutex
+	tallies  map[tallyKey]*snapshotTally
+	tallyRun int
+	// finalCounts counts the snapshots CompleteSnapshot counted with FINAL.
+	finalCounts atomic.Int64
 }
 
 // stateKey is one row key of wxsync_state.
@@ -84,7 +91,8 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, redact(fmt.Errorf("open clickhouse sink: ping %s: %w", where, err), secrets)
 	}
 	qdb, _ := schema.Ident(db) // validated by parseDSN
-	s := &Sink{conn: conn, db: db, qdb: qdb, cfg: cfg, log: cfg.Logger, cluster: cfg.cluster()}
+	s := &Sink{conn: conn, db: db, qdb: qdb, cfg: cfg, log: cfg.Logger, cluster: cfg.cluster(),
+		tallies: map[tallyKey]*snapshotTally{}, tallyRun: defaultTallyRun}
 	if s.cluster != nil {
 		if err := s.checkCluster(ctx); err != nil {
 			_ = conn.Close()
@@ -95,8 +103,15 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 	return s, nil
 }
 
-// Close closes the connection pool. Calls after Close fail.
+// Close closes the connection pool and frees the tallies of snapshots
+// begun and not completed. Calls after Close fail.
 func (s *Sink) Close() error {
+	s.tallyMu.Lock()
+	for k, t := range s.tallies {
+		t.close()
+		delete(s.tallies, k)
+	}
+	s.tallyMu.Unlock()
 	if err := s.conn.Close(); err != nil {
 		return fmt.Errorf("close clickhouse sink: %w", err)
 	}

@@ -82,7 +82,8 @@ func (s *Sink) nextID(floor uint64) uint64 {
 // too; the read never made two writers' ids distinct, and a partition
 // shared with another account is never dropped (Prune).
 func (s *Sink) BeginSnapshot(ctx context.Context, appid, stream string) (uint64, error) {
-	if _, err := snapshotStream(stream); err != nil {
+	st, err := snapshotStream(stream)
+	if err != nil {
 		return 0, fmt.Errorf("begin snapshot: %w", err)
 	}
 	if appid == "" {
@@ -100,6 +101,7 @@ func (s *Sink) BeginSnapshot(ctx context.Context, appid, stream string) (uint64,
 	}); err != nil {
 		return 0, fmt.Errorf("begin snapshot of %s for %s: %w", stream, appid, err)
 	}
+	s.beginTally(st, appid, id)
 	return id, nil
 }
 
@@ -150,6 +152,7 @@ func (s *Sink) CompleteSnapshot(ctx context.Context, appid, stream string, id ui
 		return 0, fmt.Errorf("complete snapshot %d of %s for %s: negative reported total %d", id, stream, appid, reportedTotal)
 	}
 	what := fmt.Sprintf("complete snapshot %d of %s for %s", id, stream, appid)
+	count := s.snapshotCounter(st, appid, id)
 	var snaps []Snapshot
 	err = s.retry(ctx, what, func(ctx context.Context) error {
 		var err error
@@ -164,7 +167,7 @@ func (s *Sink) CompleteSnapshot(ctx context.Context, appid, stream string, id ui
 		if snap.Status == SnapshotPruned || snap.Status == SnapshotAbandoned {
 			return fmt.Errorf("the snapshot was already pruned (complete = %d)", snap.Status)
 		}
-		if err := s.conn.QueryRow(ctx, distinctOpenIDs(st, s.qdb), appid, id).Scan(&rows); err != nil {
+		if rows, err = count(ctx); err != nil {
 			return fmt.Errorf("count rows: %w", err)
 		}
 		snap.FinishedAt = time.Now().UTC().Truncate(time.Second)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow"
+
 	"github.com/wxsync/wxsync/schema"
 	"github.com/wxsync/wxsync/sink"
 	"github.com/wxsync/wxsync/sink/sinktest"
@@ -263,7 +265,67 @@ func TestCompleteSnapshotCountsEachOpenIDOnce(t *testing.T) {
 	defer r.Release()
 	insert(t, s, sinktest.Stream(t, schema.Followers), "wxC", id, r)
 	complete(t, s, "wxC", id, 3)
+	if n := s.FinalCounts(); n != 1 {
+		t.Errorf("%d counts with FINAL, want 1 (wxC repeats openids)", n)
+	}
 	complete(t, s, "wxB", other, 2)
+	if n := s.FinalCounts(); n != 1 {
+		t.Errorf("%d counts with FINAL, want still 1 (wxB's openids are distinct)", n)
+	}
+}
+
+// A snapshot this Sink began and wrote with distinct openids is counted
+// without FINAL, across inserts and the tally's runs; one whose table
+// holds a block twice (a retried insert that landed twice: here written
+// again behind the Sink's back, with merges stopped so that it stays), or
+// that another Sink began (a resumed snapshot), is counted with FINAL.
+// Each count is exact.
+func TestCompleteSnapshotCountsWithoutFinalWhenItCan(t *testing.T) {
+	s := sinktest.Open(t, sink.Config{})
+	ctx := sinktest.Context(t)
+	s.SetTallyRun(3)
+	if err := s.Conn().Exec(ctx, "SYSTEM STOP MERGES "+s.Database()+".wechat_followers"); err != nil {
+		t.Fatal(err)
+	}
+	st := sinktest.Stream(t, schema.Followers)
+	rec := func(ids ...string) arrow.Record {
+		var rows [][]any
+		for _, o := range ids {
+			rows = append(rows, []any{o, t0})
+		}
+		return sinktest.Record(t, st, rows...)
+	}
+	clean := writeSnapshot(t, s, "wxA", "a1", "a2", "a3", "a4")
+	r := rec("a5", "a6", "a7")
+	insert(t, s, st, "wxA", clean, r)
+	r.Release()
+	complete(t, s, "wxA", clean, 7)
+	if n := s.FinalCounts(); n != 0 {
+		t.Fatalf("%d counts with FINAL of distinct openids, want 0", n)
+	}
+
+	twice := writeSnapshot(t, s, "wxA", "b1", "b2")
+	err := s.Conn().Exec(ctx, fmt.Sprintf("INSERT INTO %s.wechat_followers (appid, snapshot_id, openid, fetched_at) SELECT appid, snapshot_id, openid, fetched_at FROM %s.wechat_followers WHERE snapshot_id = %d", s.Database(), s.Database(), twice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sinktest.Rows(t, s, fmt.Sprintf("SELECT count() FROM %s.wechat_followers WHERE snapshot_id = %d", s.Database(), twice)); fmt.Sprint(got) != "[4]" {
+		t.Fatalf("the snapshot holds %v rows before FINAL, want [4]", got)
+	}
+	complete(t, s, "wxA", twice, 2)
+	if n := s.FinalCounts(); n != 1 {
+		t.Errorf("%d counts with FINAL, want 1 (a block twice in the table)", n)
+	}
+
+	resumed := writeSnapshot(t, s, "wxB", "c1", "c2", "c3")
+	other := sinktest.OpenLogged(t, s, sink.Config{})
+	r = rec("c3", "c4")
+	insert(t, other, st, "wxB", resumed, r)
+	r.Release()
+	complete(t, other, "wxB", resumed, 4)
+	if n := other.FinalCounts(); n != 1 {
+		t.Errorf("%d counts with FINAL of a snapshot begun by another Sink, want 1", n)
+	}
 }
 
 // statementCount counts kinds.

@@ -1,0 +1,137 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"testing"
+
+	"github.com/wxsync/wxsync/schema"
+)
+
+// addIDs adds openids to tl as an insert of them would.
+func addIDs(tl *snapshotTally, openids []string) {
+	hashes := make([]uint64, len(openids))
+	for i, o := range openids {
+		hashes[i] = maphash.String(tl.seed, o)
+	}
+	tl.add(hashes)
+}
+
+// tallyOpenIDs returns n distinct openids starting at from.
+func tallyOpenIDs(from, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("o%027d", from+i)
+	}
+	return out
+}
+
+// A tally of distinct openids counts them, across runs written to its
+// file and the last one in memory; one repeated openid anywhere (in one
+// insert, in two runs of the file, between the file and memory) makes it
+// unusable.
+func TestSnapshotTallyDistinct(t *testing.T) {
+	cases := []struct {
+		name    string
+		inserts [][]string
+		runs    int // runs written to the file before distinct
+		repeat  bool
+	}{
+		{"empty", nil, 0, false},
+		{"one insert in memory", [][]string{tallyOpenIDs(0, 50)}, 0, false},
+		{"many runs", [][]string{tallyOpenIDs(0, 250), tallyOpenIDs(250, 777), tallyOpenIDs(1027, 3)}, 10, false},
+		{"exactly whole runs", [][]string{tallyOpenIDs(0, 300)}, 3, false},
+		{"a repeat in one insert", [][]string{append(tallyOpenIDs(0, 40), tallyOpenIDs(7, 1)...)}, 0, true},
+		{"a repeat across file runs", [][]string{tallyOpenIDs(0, 250), tallyOpenIDs(249, 200)}, 4, true},
+		{"a repeat between file and memory", [][]string{tallyOpenIDs(0, 550), tallyOpenIDs(10, 1)}, 5, true},
+		{"a repeat in the last run only", [][]string{tallyOpenIDs(0, 310), {"x", "y", "x"}}, 3, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tl := newSnapshotTally(100)
+			want := 0
+			for _, ins := range c.inserts {
+				addIDs(tl, ins)
+				want += len(ins)
+			}
+			if len(tl.runs) != c.runs && tl.unusable == "" {
+				t.Errorf("%d runs in the file, want %d", len(tl.runs), c.runs)
+			}
+			rows, why := tl.distinct()
+			if c.repeat {
+				if why == "" {
+					t.Fatalf("distinct() = %d rows, usable; want a repeat found", rows)
+				}
+				return
+			}
+			if why != "" || rows != uint64(want) {
+				t.Fatalf("distinct() = %d, %q; want %d, usable", rows, why, want)
+			}
+		})
+	}
+}
+
+// The merge finds a repeat at any place of any run: first, last, middle,
+// between runs of unequal lengths, across more runs than one heap level.
+func TestSnapshotTallyMergeFindsEveryRepeat(t *testing.T) {
+	const n = 3000
+	ids := tallyOpenIDs(0, n)
+	for _, at := range []int{0, 1, 99, 100, 1234, n - 101, n - 1} {
+		tl := newSnapshotTally(100)
+		addIDs(tl, ids)
+		addIDs(tl, []string{ids[at]})
+		if rows, why := tl.distinct(); why == "" {
+			t.Errorf("openid %d repeated after %d runs: distinct() = %d rows, usable", at, n/100, rows)
+		}
+	}
+}
+
+// An insert that failed may or may not be in: the tally of its snapshot
+// is given up, and so is one whose file cannot be written.
+func TestSnapshotTallyGivesUp(t *testing.T) {
+	st, _ := snapshotStream(schema.Followers)
+	s := &Sink{tallies: map[tallyKey]*snapshotTally{}, tallyRun: 10}
+	cols := func(ids []string) []any {
+		out := make([]any, len(st.Schema.Fields()))
+		i := st.Schema.FieldIndices(schema.ColOpenID)[0]
+		out[i] = ids
+		return out
+	}
+	s.beginTally(st, "wxA", 1)
+	s.beginTally(st, "wxB", 2)
+	insert := func(appid string, id uint64, ids []string, err error) {
+		s.tallyInsert(st, appid, id, s.tallyHashes(st, appid, id, cols(ids)), err)
+	}
+	insert("wxA", 1, tallyOpenIDs(0, 25), nil)
+	insert("wxA", 1, tallyOpenIDs(25, 5), errors.New("connection reset"))
+	insert("wxB", 2, tallyOpenIDs(0, 25), nil)
+	if _, why := s.takeTally("wxA", st.Name, 1).distinct(); why == "" {
+		t.Error("the tally of a snapshot with a failed insert is usable")
+	}
+	if rows, why := s.takeTally("wxB", st.Name, 2).distinct(); why != "" || rows != 25 {
+		t.Errorf("wxB: distinct() = %d, %q; want 25, usable", rows, why)
+	}
+	if tl := s.takeTally("wxB", st.Name, 2); tl != nil {
+		t.Error("a tally taken is still there")
+	}
+
+	t.Setenv("TMPDIR", t.TempDir()+"/missing")
+	tl := newSnapshotTally(10)
+	addIDs(tl, tallyOpenIDs(0, 25))
+	if _, why := tl.distinct(); why == "" {
+		t.Error("a tally whose file could not be created is usable")
+	}
+}
+
+// A new snapshot of a stream replaces the tally of one never completed.
+func TestBeginTallyReplacesAnAbandonedOne(t *testing.T) {
+	st, _ := snapshotStream(schema.Followers)
+	s := &Sink{tallies: map[tallyKey]*snapshotTally{}, tallyRun: 10}
+	s.beginTally(st, "wxA", 1)
+	s.beginTally(st, "wxB", 2)
+	s.beginTally(st, "wxA", 3)
+	if len(s.tallies) != 2 || s.tallies[tallyKey{"wxA", st.Name, 1}] != nil {
+		t.Errorf("tallies %v, want wxA's 3 and wxB's 2", s.tallies)
+	}
+}
