@@ -6,9 +6,35 @@ import (
 )
 
 // TestDSNCompression: LZ4 unless the DSN's compress parameter says
-// otherwise; methods the native protocol lacks are refused.
+// otherwise, or every address is on this machine (none, then); methods
+// the native protocol lacks are refused.
 func TestDSNCompression(t *testing.T) {
-	const base = "clickhouse://127.0.0.1:9000/db"
+	for dsn, want := range map[string]string{
+		"clickhouse://127.0.0.1:9000/db":                    "",
+		"clickhouse://127.8.9.10:9000/db":                   "",
+		"clickhouse://localhost:9000/db":                    "",
+		"clickhouse://[::1]:9000/db":                        "",
+		"clickhouse://localhost:9000,127.0.0.1:9001/db":     "",
+		"clickhouse://ch.example.com:9000/db":               "lz4",
+		"clickhouse://10.0.0.5:9000/db":                     "lz4",
+		"clickhouse://localhost:9000,10.0.0.5:9000/db":      "lz4",
+		"clickhouse://localhost.example.com:9000/db":        "lz4",
+		"clickhouse://127.0.0.1:9000/db?compress=lz4":       "lz4",
+		"clickhouse://ch.example.com:9000/db?compress=none": "none",
+	} {
+		opts, _, err := parseDSN(dsn)
+		if err != nil {
+			t.Fatalf("%s: %v", dsn, err)
+		}
+		got := ""
+		if opts.Compression != nil {
+			got = opts.Compression.Method.String()
+		}
+		if got != want {
+			t.Errorf("%s: compression %q, want %q", dsn, got, want)
+		}
+	}
+	const base = "clickhouse://ch.example.com:9000/db"
 	for _, c := range []struct {
 		query string
 		want  string // "" for no compression

@@ -1,5 +1,5 @@
 // Package sink writes what a source plugin sends into ClickHouse: it owns
-// the ClickHouse connection (native protocol, LZ4), the migration of the
+// the ClickHouse connection (native protocol; LZ4 to a remote server), the migration of the
 // database, on one server or a cluster (tables from package schema, the wechat_snapshots and
 // wxsync_state tables, the *_current views and wechat_followers_live), the insertion of Arrow
 // record batches (sent sorted by each table's key, so that ClickHouse

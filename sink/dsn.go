@@ -3,6 +3,7 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -133,16 +134,20 @@ func redact(err error, secrets []string) error {
 
 // nativeCompression settles the compression of the connection: the DSN's
 // compress parameter when it has one (lz4, zstd, none, or true/false; true
-// is lz4), LZ4 otherwise. LZ4 costs little CPU and saves most of the bytes
-// of a remote server's link; for a server on the same machine compress=false
-// saves the CPU of compressing (measured with perf in a followers sync here:
-// about 14% of the host's and plugin's) and of the server's decompressing.
+// is lz4). Without one: none when every address of the DSN is on this
+// machine (localhost, 127.0.0.0/8, ::1), LZ4 otherwise. LZ4 costs little
+// CPU and saves most of the bytes of a link; on loopback it saves no time
+// and costs CPU on both ends (a 1M-follower sync here: 0.3 s of the
+// host's 1.7 s, and 0.15-0.3 s of wall time, measured alternating).
 // Methods of the HTTP interface only (gzip, deflate, br) are refused, as the
 // native protocol has none of them.
 func nativeCompression(dsn string, opts *clickhouse.Options) error {
 	u, err := url.Parse(dsn)
 	if err != nil || !u.Query().Has("compress") {
 		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+		if loopback(opts.Addr) {
+			opts.Compression = nil
+		}
 		return nil
 	}
 	v := u.Query().Get("compress")
@@ -157,4 +162,22 @@ func nativeCompression(dsn string, opts *clickhouse.Options) error {
 		return nil // set by clickhouse-go
 	}
 	return fmt.Errorf("invalid clickhouse DSN: compress=%s: the native protocol takes lz4, zstd, none, true or false", v)
+}
+
+// loopback reports whether every address of addrs (host:port) is on this
+// machine.
+func loopback(addrs []string) bool {
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			host = a
+		}
+		if host == "localhost" {
+			continue
+		}
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			return false
+		}
+	}
+	return len(addrs) > 0
 }

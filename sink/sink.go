@@ -52,7 +52,7 @@ type Sink struct {
 type stateKey struct{ appid, stream string }
 
 // Open parses cfg.DSN, connects to ClickHouse with the native protocol and
-// LZ4 compression (unless the DSN's compress parameter says otherwise), and
+// LZ4 compression to a remote server (see nativeCompression), and
 // pings it. Zero fields of cfg take their defaults.
 // The database named by the DSN need not exist yet (see Migrate). Errors
 // never contain the DSN's password.
