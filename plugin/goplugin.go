@@ -17,8 +17,9 @@ import (
 const Name = "source"
 
 // ProtocolVersion is the version of this protocol; a host and a plugin of
-// different versions refuse each other at the handshake.
-const ProtocolVersion = 1
+// different versions refuse each other at the handshake. Version 2 packs
+// a NeedProfiles page into one bytes field and answers positions.
+const ProtocolVersion = 2
 
 // MaxMessageBytes bounds one gRPC message either way. A follower page is
 // about 300 KB; the limit leaves room for large profile batches.
@@ -76,13 +77,21 @@ type hostServer struct {
 }
 
 func (h *hostServer) NeedProfiles(ctx context.Context, req *pb.NeedProfilesRequest) (*pb.NeedProfilesResponse, error) {
-	ids, err := h.impl.NeedProfiles(ctx, req.GetOpenids())
+	page, err := unpackOpenIDs(req.GetOpenids())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	ids, err := h.impl.NeedProfiles(ctx, page)
 	if err != nil {
 		// The host's lookup already retried its database; what is left is
 		// an outage to wait out.
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return &pb.NeedProfilesResponse{Openids: ids}, nil
+	pos, err := needPositions(page, ids)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &pb.NeedProfilesResponse{Need: pos}, nil
 }
 
 // KeepRefreshToken stores a refresh token through the host's Keeper.
@@ -103,14 +112,18 @@ type hostClient struct {
 }
 
 func (h *hostClient) NeedProfiles(ctx context.Context, openids []string) ([]string, error) {
-	r, err := h.c.NeedProfiles(ctx, &pb.NeedProfilesRequest{Openids: openids}, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
+	r, err := h.c.NeedProfiles(ctx, &pb.NeedProfilesRequest{Openids: packOpenIDs(openids)}, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
 	if err != nil {
 		// A host that cannot answer (its database down past its retries,
 		// or the host going away) ends the Read as a temporary failure:
 		// nothing was fetched for this page, and the cursor stays before it.
 		return nil, TemporaryError(fmt.Errorf("ask the host which profiles are needed: %s", status.Convert(err).Message()))
 	}
-	return r.GetOpenids(), nil
+	need, err := needAt(openids, r.GetNeed())
+	if err != nil {
+		return nil, fmt.Errorf("ask the host which profiles are needed: %w", err)
+	}
+	return need, nil
 }
 
 // KeepRefreshToken asks the host to store a refresh token.

@@ -16,9 +16,10 @@ import (
 )
 
 // defaultTallyRun is how many hashes a tally sorts and writes out at a
-// time (8 MiB of them), so that its memory does not grow with the
-// snapshot: 10M openids are ten sorted runs in a temporary file.
-const defaultTallyRun = 1 << 20
+// time (4 MiB of them, and as much again while they are sorted), so that
+// its memory does not grow with the snapshot: 10M openids are twenty
+// sorted runs in a temporary file.
+const defaultTallyRun = 1 << 19
 
 // tallyKey names one snapshot.
 type tallyKey struct {
