@@ -163,7 +163,10 @@ func (r *run) read(ctx context.Context, src Source, states []plugin.StreamState)
 	defer stopRead()
 	var ph plugin.Host
 	if _, ok := r.open[schema.Users]; ok {
-		ph = &profileFilter{dst: r.dst, appid: r.cfg.AppID, maxAge: r.cfg.UsersMaxAge, full: r.cfg.FullRefresh}
+		pf := &profileFilter{dst: r.dst, appid: r.cfg.AppID, maxAge: r.cfg.UsersMaxAge, full: r.cfg.FullRefresh}
+		wait := pf.start(readCtx)
+		defer func() { stopRead(); wait() }() // a load still running is cancelled, then waited for
+		ph = pf
 	}
 	if r.cfg.Keeper != nil {
 		ph = &services{profiles: ph, keeper: r.cfg.Keeper}
