@@ -3,7 +3,9 @@
 // database, on one server or a cluster (tables from package schema, the wechat_snapshots and
 // wxsync_state tables, the *_current views and wechat_followers_live), the insertion of Arrow
 // record batches (sent sorted by each table's key, so that ClickHouse
-// does not sort them), the snapshot life cycle with its pruning, the
+// does not sort them), the snapshot life cycle with its pruning and its
+// counts (without FINAL when the tally of a snapshot's openids, kept in an
+// unlinked temporary file, proves the answer), the
 // stored sync state (the resumable cursor of each account and stream), the
 // run records (wxsync_runs), the sealed credentials (wxsync_credentials:
 // it stores and loads the host's ciphertext, never a value in clear), the
