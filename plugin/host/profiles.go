@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/wxsync/wxsync/plugin"
@@ -25,33 +26,8 @@ type profileFilter struct {
 	maxAge time.Duration
 	full   bool
 
-	// loaded is closed once set and err are: the set of fresh profiles,
-	// loaded by start when dst can (nil: each page asks FreshProfiles).
-	loaded chan struct{}
-	set    *sink.FreshSet
-	err    error
-}
-
-// start begins loading the run's set of fresh profiles, when dst can and
-// a full refresh does not skip it, and returns a function that waits for
-// the load to end (cancel ctx first to end it early). The load runs while
-// the plugin starts and lists its first pages, instead of after the
-// first page's question: at 10M profiles it takes about 2 s, in which the
-// walk would otherwise wait. The set is fixed from then on: a profile
-// fetched by this run is not in it, which costs nothing, since the walk
-// lists each follower once.
-func (f *profileFilter) start(ctx context.Context) (wait func()) {
-	loader, ok := f.dst.(freshSetLoader)
-	if f.full || !ok {
-		return func() {}
-	}
-	f.loaded = make(chan struct{})
-	since := time.Now().Add(-f.maxAge)
-	go func() {
-		defer close(f.loaded)
-		f.set, f.err = loader.LoadFreshProfiles(ctx, f.appid, since)
-	}()
-	return func() { <-f.loaded }
+	mu  sync.Mutex
+	set *sink.FreshSet // loaded on the first NeedProfiles, when dst can
 }
 
 // NeedProfiles returns, of openids, those whose profile is missing or
@@ -60,16 +36,12 @@ func (f *profileFilter) NeedProfiles(ctx context.Context, openids []string) ([]s
 	if f.full {
 		return openids, nil
 	}
-	if f.loaded != nil {
-		select {
-		case <-f.loaded:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	if loader, ok := f.dst.(freshSetLoader); ok {
+		set, err := f.freshSet(ctx, loader)
+		if err != nil {
+			return nil, err
 		}
-		if f.err != nil {
-			return nil, f.err
-		}
-		return f.set.Need(openids), nil
+		return set.Need(openids), nil
 	}
 	fresh, err := f.dst.FreshProfiles(ctx, f.appid, openids, time.Now().Add(-f.maxAge))
 	if err != nil {
@@ -82,6 +54,22 @@ func (f *profileFilter) NeedProfiles(ctx context.Context, openids []string) ([]s
 		}
 	}
 	return need, nil
+}
+
+// freshSet returns the run's set of fresh profiles, loading it on first
+// use. The set is fixed from then on: a profile fetched by this run is not
+// in it, which costs nothing, since the walk lists each follower once.
+func (f *profileFilter) freshSet(ctx context.Context, loader freshSetLoader) (*sink.FreshSet, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.set == nil {
+		set, err := loader.LoadFreshProfiles(ctx, f.appid, time.Now().Add(-f.maxAge))
+		if err != nil {
+			return nil, err
+		}
+		f.set = set
+	}
+	return f.set, nil
 }
 
 // services is the Host a Run serves when it keeps credentials: the

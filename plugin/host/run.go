@@ -163,10 +163,7 @@ func (r *run) read(ctx context.Context, src Source, states []plugin.StreamState)
 	defer stopRead()
 	var ph plugin.Host
 	if _, ok := r.open[schema.Users]; ok {
-		pf := &profileFilter{dst: r.dst, appid: r.cfg.AppID, maxAge: r.cfg.UsersMaxAge, full: r.cfg.FullRefresh}
-		wait := pf.start(readCtx)
-		defer func() { stopRead(); wait() }() // a load still running is cancelled, then waited for
-		ph = pf
+		ph = &profileFilter{dst: r.dst, appid: r.cfg.AppID, maxAge: r.cfg.UsersMaxAge, full: r.cfg.FullRefresh}
 	}
 	if r.cfg.Keeper != nil {
 		ph = &services{profiles: ph, keeper: r.cfg.Keeper}
