@@ -108,7 +108,9 @@ func Open(ctx context.Context, cfg Config) (*Sink, error) {
 func (s *Sink) Close() error {
 	s.tallyMu.Lock()
 	for k, t := range s.tallies {
+		t.mu.Lock()
 		t.close()
+		t.mu.Unlock()
 		delete(s.tallies, k)
 	}
 	s.tallyMu.Unlock()
