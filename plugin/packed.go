@@ -30,19 +30,28 @@ func packOpenIDs(openids []string) []byte {
 func unpackOpenIDs(b []byte) ([]string, error) {
 	out := make([]string, 0, countPacked(b))
 	for len(b) > 0 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
+		id, rest, ok := nextPacked(b)
+		if !ok {
 			return nil, fmt.Errorf("packed openids: malformed length at openid %d", len(out))
 		}
-		b = b[k:]
-		if n == 0 {
+		if len(id) == 0 {
 			out = append(out, "")
 		} else {
-			out = append(out, unsafe.String(&b[0], int(n)))
+			out = append(out, unsafe.String(&id[0], len(id)))
 		}
-		b = b[n:]
+		b = rest
 	}
 	return out, nil
+}
+
+// nextPacked splits b, a packed page, after its first openid; ok is false
+// when its length is malformed or runs past b's end.
+func nextPacked(b []byte) (id, rest []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, nil, false
+	}
+	return b[k : k+int(n)], b[k+int(n):], true
 }
 
 // uvarintLen is how many bytes binary.AppendUvarint writes for n.
@@ -60,11 +69,11 @@ func uvarintLen(n int) int {
 func countPacked(b []byte) int {
 	n := 0
 	for len(b) > 0 {
-		l, k := binary.Uvarint(b)
-		if k <= 0 || l > uint64(len(b)-k) {
+		_, rest, ok := nextPacked(b)
+		if !ok {
 			break
 		}
-		b = b[k+int(l):]
+		b = rest
 		n++
 	}
 	return n

@@ -50,27 +50,25 @@ type snapshotTally struct {
 	npend   int        // how many
 	file    *os.File   // the runs, one after another; nil until the first
 	runs    []int      // each run's length, in hashes
-	last    []uint64   // the final run, when distinct sorted it in memory
-	release func()     // frees last
 	// unusable says why the tally cannot count ("" while it can).
 	unusable string
 }
 
 func newSnapshotTally(runLen int) *snapshotTally {
-	return &snapshotTally{seed: maphash.MakeSeed(), runLen: runLen, release: func() {}}
+	return &snapshotTally{seed: maphash.MakeSeed(), runLen: runLen}
 }
 
-// tallied reports whether CompleteSnapshot counts st's snapshots with a
-// tally: a table whose key is (appid, snapshot_id, openid), so that a
-// snapshot's distinct keys are its distinct openids.
-func tallied(st schema.Stream) bool {
+// keyedByOpenID reports whether st's table is keyed by (appid,
+// snapshot_id, openid), so that a snapshot's distinct keys are its
+// distinct openids: FINAL counts them, and a tally can.
+func keyedByOpenID(st schema.Stream) bool {
 	return slices.Equal(st.OrderBy, []string{schema.ColAppID, schema.ColSnapshotID, schema.ColOpenID})
 }
 
 // beginTally starts the tally of a snapshot just begun, in place of any
 // left by an earlier snapshot of the same stream that was never completed.
 func (s *Sink) beginTally(st schema.Stream, appid string, id uint64) {
-	if !tallied(st) {
+	if !keyedByOpenID(st) {
 		return
 	}
 	s.tallyMu.Lock()
@@ -180,8 +178,6 @@ func (t *snapshotTally) fail(why string) {
 // close frees the tally's memory and file.
 func (t *snapshotTally) close() {
 	t.pending.release()
-	t.release()
-	t.last, t.release = nil, func() {}
 	if t.file != nil {
 		_ = t.file.Close()
 		t.file = nil
@@ -246,14 +242,14 @@ func (t *snapshotTally) distinct() (rows uint64, why string) {
 		return 0, t.unusable
 	}
 	last, release := t.sortPending()
-	t.last, t.release = last, release
+	defer release()
 	if t.unusable != "" {
 		return 0, t.unusable
 	}
 	if len(t.runs) == 0 {
 		return t.rows, ""
 	}
-	repeat, err := t.mergeFindsRepeat()
+	repeat, err := t.mergeFindsRepeat(last)
 	switch {
 	case err != nil:
 		return 0, fmt.Sprintf("read its hashes back: %v", err)
@@ -263,9 +259,9 @@ func (t *snapshotTally) distinct() (rows uint64, why string) {
 	return t.rows, ""
 }
 
-// mergeFindsRepeat merges the sorted runs (those in the file and the last
-// one in memory) and reports whether a hash is in two of them.
-func (t *snapshotTally) mergeFindsRepeat() (bool, error) {
+// mergeFindsRepeat merges the sorted runs in the file and last, the final
+// one, in memory, and reports whether a hash is in two of them.
+func (t *snapshotTally) mergeFindsRepeat(last []uint64) (bool, error) {
 	var heads runHeap
 	var off int64
 	for _, n := range t.runs {
@@ -274,7 +270,7 @@ func (t *snapshotTally) mergeFindsRepeat() (bool, error) {
 		}
 		off += int64(n) * 8
 	}
-	if err := heads.push(&hashRun{block: t.last}); err != nil {
+	if err := heads.push(&hashRun{block: last}); err != nil {
 		return false, err
 	}
 	first := true
@@ -384,7 +380,7 @@ func (s *Sink) snapshotCounter(st schema.Stream, appid string, id uint64) func(c
 	final := distinctOpenIDs(st, s.qdb)
 	var want uint64
 	why := "it was begun by another Sink (a resumed snapshot)"
-	if !tallied(st) {
+	if !keyedByOpenID(st) {
 		why = "its table's key is not (appid, snapshot_id, openid)"
 	} else if t := s.takeTally(appid, st.Name, id); t != nil {
 		t.mu.Lock()
