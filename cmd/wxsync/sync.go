@@ -58,16 +58,7 @@ type syncRun struct {
 // sync opens ClickHouse, launches the plugin and runs the sync with a
 // progress display.
 func (s *syncRun) sync(ctx context.Context, hlog hclogLogger, stderr io.Writer, logs *redirectWriter) error {
-	sk, err := openSink(ctx, s.cfg, s.log)
-	if err != nil {
-		return err // no ClickHouse, no record
-	}
-	s.sink = sk // closed by end, after the run is recorded
-	path, err := host.FindPlugin(s.cfg.Plugin)
-	if err != nil {
-		return err
-	}
-	src, err := launchPlugin(ctx, s.cfg, path, hlog)
+	src, err := s.open(ctx, hlog)
 	if err != nil {
 		return err
 	}
@@ -76,8 +67,43 @@ func (s *syncRun) sync(ctx context.Context, hlog hclogLogger, stderr io.Writer, 
 		return newProgress(stderr, logs, s.log, s.cfg.ProgressInterval, s.run.Streams, resumed)
 	}}
 	defer display.stop()
-	s.report, err = host.Run(ctx, s.run, src, sk, display)
+	s.report, err = host.Run(ctx, s.run, src, s.sink, display)
 	return err
+}
+
+// open opens ClickHouse (s.sink, closed by end after the run is recorded)
+// and launches the plugin. The plugin starts while the tables are checked:
+// it makes no API call before the Read, and is stopped again when
+// ClickHouse fails, whose error then comes first (no ClickHouse, no
+// record).
+func (s *syncRun) open(ctx context.Context, hlog hclogLogger) (*plugin.Client, error) {
+	type launched struct {
+		src *plugin.Client
+		err error
+	}
+	path, findErr := host.FindPlugin(s.cfg.Plugin)
+	done := make(chan launched, 1)
+	if findErr == nil {
+		go func() {
+			src, err := launchPlugin(ctx, s.cfg, path, hlog)
+			done <- launched{src, err}
+		}()
+	}
+	sk, err := openSink(ctx, s.cfg, s.log)
+	if err != nil {
+		if findErr == nil {
+			if l := <-done; l.src != nil {
+				l.src.Close()
+			}
+		}
+		return nil, err
+	}
+	s.sink = sk
+	if findErr != nil {
+		return nil, findErr
+	}
+	l := <-done
+	return l.src, l.err
 }
 
 // launchPlugin starts the plugin at path the way cfg says: its SHA-256
