@@ -65,3 +65,43 @@ func BenchmarkSortByKey(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
 }
+
+// BenchmarkInsertCommit inserts one commit as the host makes it in a
+// followers sync: 10 record batches of 10,000 openids each, in no order,
+// into a fresh snapshot per operation (so the snapshot tally runs too).
+func BenchmarkInsertCommit(b *testing.B) {
+	const pages, rows = 10, 10000
+	s := sinktest.Open(b, sink.Config{})
+	st := sinktest.Stream(b, schema.Followers)
+	rng := rand.New(rand.NewPCG(2, 2))
+	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	recs := make([]arrow.Record, pages)
+	for p := range recs {
+		page := make([][]any, rows)
+		for i := range page {
+			buf := []byte("oGZUI0")
+			for range 22 {
+				buf = append(buf, b64[rng.IntN(64)])
+			}
+			page[i] = []any{string(buf), t0}
+		}
+		recs[p] = sinktest.Record(b, st, page...)
+		defer recs[p].Release()
+	}
+	ctx := sinktest.Context(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		id, err := s.BeginSnapshot(ctx, "wxbench", st.Name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if n, err := s.Insert(ctx, st, "wxbench", id, recs); err != nil || n != pages*rows {
+			b.Fatalf("Insert = %d, %v", n, err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(pages*rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}

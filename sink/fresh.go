@@ -118,18 +118,33 @@ func (c *hashChunks) len() int {
 const sortRadixBits = 11
 
 // sortTo moves every hash into dst's free room, sorted, releasing each
-// chunk once moved, and returns dst with them. It is one pass of a radix
-// sort on the top sortRadixBits bits, then a sort of each bucket
-// (sortBucket). The buckets fill dst from its start, each
-// in order, so the memory it touches grows with what was moved, as the
-// chunks' shrinks: the two together never hold much more than one copy.
+// chunk once moved, and returns dst with them (sortHashes). The buckets
+// fill dst from its start, each in order, so the memory it touches grows
+// with what was moved, as the chunks' shrinks: the two together never hold
+// much more than one copy.
 func (c *hashChunks) sortTo(dst []uint64) []uint64 {
-	n := c.len()
+	dst = sortHashes(dst, c.chunks, func(i int) {
+		c.releases[i]()
+		c.chunks[i], c.releases[i] = nil, func() {}
+	})
+	c.chunks, c.releases = c.chunks[:0], c.releases[:0]
+	return dst
+}
+
+// sortHashes appends the hashes of srcs to dst, sorted, and returns it;
+// moved(i), when not nil, is called once srcs[i] has been read for the
+// last time. It is one pass of a radix sort on the top sortRadixBits bits,
+// then a sort of each bucket (bucketSorter).
+func sortHashes(dst []uint64, srcs [][]uint64, moved func(i int)) []uint64 {
+	n := 0
+	for _, src := range srcs {
+		n += len(src)
+	}
 	base := len(dst)
 	dst = dst[:base+n]
 	var next [1<<sortRadixBits + 1]int // next[b]: where bucket b's next hash goes
-	for _, ch := range c.chunks {
-		for _, h := range ch {
+	for _, src := range srcs {
+		for _, h := range src {
 			next[h>>(64-sortRadixBits)+1]++
 		}
 	}
@@ -137,52 +152,74 @@ func (c *hashChunks) sortTo(dst []uint64) []uint64 {
 	for b := 1; b < len(next); b++ {
 		next[b] += next[b-1]
 	}
-	for i, ch := range c.chunks {
-		for _, h := range ch {
+	for i, src := range srcs {
+		for _, h := range src {
 			b := h >> (64 - sortRadixBits)
 			dst[next[b]] = h
 			next[b]++
 		}
-		c.releases[i]()
-		c.chunks[i], c.releases[i] = nil, func() {}
+		if moved != nil {
+			moved(i)
+		}
 	}
-	c.chunks, c.releases = c.chunks[:0], c.releases[:0]
 	lo := base // next[b] is now where bucket b ends
-	var scratch []uint64
+	var bs bucketSorter
 	for _, hi := range next[:1<<sortRadixBits] {
-		scratch = sortBucket(dst[lo:hi], scratch)
+		bs.sort(dst[lo:hi])
 		lo = hi
 	}
 	return dst
 }
 
-// sortBucket sorts a, hashes that share their top sortRadixBits bits, by
-// the next sortRadixBits bits (a counting sort through scratch, which it
-// grows and returns), then sorts each group that shares those too, a few
-// hashes at most but for a skewed set, by insertion. A comparison sort of
-// random hashes mispredicts a branch at nearly every step; this does not.
-func sortBucket(a, scratch []uint64) []uint64 {
+// bucketSorter sorts buckets of hashes, keeping its scratch space from
+// one to the next.
+type bucketSorter struct {
+	scratch []uint64
+	counts  [1<<sortRadixBits + 1]int
+}
+
+// sort sorts a, hashes that share their top sortRadixBits bits, by the
+// next few bits (a counting sort through the scratch space), then sorts
+// each group that shares those too, a few hashes at most but for a skewed
+// set, by insertion (one pass over a when no group has more than 32). A
+// comparison sort of random hashes mispredicts a branch at nearly every
+// step; this does not. It takes about as many bits
+// as make a group per hash (at most sortRadixBits): the groups' count,
+// which it clears and walks, then stays near len(a), whether a holds 200
+// hashes (a tally's run) or 5,000 (a 10M set).
+func (bs *bucketSorter) sort(a []uint64) {
 	if len(a) <= 32 {
 		insertionSort(a)
-		return scratch
+		return
 	}
-	const shift = 64 - 2*sortRadixBits
-	var next [1<<sortRadixBits + 1]int
+	nbits := min(sortRadixBits, bits.Len(uint(len(a))))
+	shift := 64 - sortRadixBits - nbits
+	mask := uint64(1)<<nbits - 1
+	next := bs.counts[:1<<nbits+1]
+	clear(next)
 	for _, h := range a {
-		next[(h>>shift)&(1<<sortRadixBits-1)+1]++
+		next[(h>>shift)&mask+1]++
+	}
+	maxGroup := 0
+	for _, c := range next {
+		maxGroup = max(maxGroup, c)
 	}
 	for b := 1; b < len(next); b++ {
 		next[b] += next[b-1]
 	}
-	scratch = slices.Grow(scratch[:0], len(a))[:len(a)]
+	bs.scratch = slices.Grow(bs.scratch[:0], len(a))[:len(a)]
 	for _, h := range a {
-		b := (h >> shift) & (1<<sortRadixBits - 1)
-		scratch[next[b]] = h
+		b := (h >> shift) & mask
+		bs.scratch[next[b]] = h
 		next[b]++
 	}
-	copy(a, scratch)
+	copy(a, bs.scratch)
+	if maxGroup <= 32 {
+		insertionSort(a) // in order but within groups: a few moves a hash
+		return
+	}
 	lo := 0
-	for _, hi := range next[:1<<sortRadixBits] {
+	for _, hi := range next[:1<<nbits] {
 		if g := a[lo:hi]; len(g) > 32 {
 			slices.Sort(g)
 		} else {
@@ -190,7 +227,6 @@ func sortBucket(a, scratch []uint64) []uint64 {
 		}
 		lo = hi
 	}
-	return scratch
 }
 
 // insertionSort sorts a few hashes in place.

@@ -152,7 +152,7 @@ func (s *Sink) CompleteSnapshot(ctx context.Context, appid, stream string, id ui
 		return 0, fmt.Errorf("complete snapshot %d of %s for %s: negative reported total %d", id, stream, appid, reportedTotal)
 	}
 	what := fmt.Sprintf("complete snapshot %d of %s for %s", id, stream, appid)
-	count := s.snapshotCounter(st, appid, id)
+	count := s.snapshotCounter(ctx, st, appid, id)
 	var snaps []Snapshot
 	err = s.retry(ctx, what, func(ctx context.Context) error {
 		var err error

@@ -16,10 +16,11 @@ import (
 )
 
 // defaultTallyRun is how many hashes a tally sorts and writes out at a
-// time (4 MiB of them, and as much again while they are sorted), so that
-// its memory does not grow with the snapshot: 10M openids are twenty
-// sorted runs in a temporary file.
-const defaultTallyRun = 1 << 19
+// time (1 MiB of them, and as much again to sort them into), so that its
+// memory does not grow with the snapshot: 10M openids are 77 sorted runs
+// in a temporary file. Completion sorts what is left, fewer than this: a
+// short run keeps that wait short (BenchmarkSnapshotTally).
+const defaultTallyRun = 1 << 17
 
 // tallyKey names one snapshot.
 type tallyKey struct {
@@ -35,21 +36,25 @@ type tallyKey struct {
 // the sorted merge of every part of the snapshot that FINAL is (0.6 s of
 // a 1M-follower sync, seconds at 10M, on the user's server).
 //
-// The hashes of each defaultTallyRun rows are sorted (the radix sort of
-// hashChunks) and appended to an unlinked temporary file as one run;
-// distinct merges the runs. Whatever goes wrong (a failed insert, a
+// The hashes of each defaultTallyRun rows are sorted (sortHashes) and
+// appended to an unlinked temporary file as one run; distinct reads the
+// runs side by side, a band of top bits at a time, for a repeat. Whatever goes wrong (a failed insert, a
 // repeated hash, a file that cannot be written) makes the tally unusable,
 // and CompleteSnapshot counts with FINAL as it would without one: the
 // tally only ever saves a query, it never decides a count alone.
 type snapshotTally struct {
-	mu      sync.Mutex // held by the Sink around add and distinct
-	seed    maphash.Seed
-	runLen  int
-	rows    uint64     // rows of the inserts that succeeded
-	pending hashChunks // hashes not yet in a run
-	npend   int        // how many
-	file    *os.File   // the runs, one after another; nil until the first
-	runs    []int      // each run's length, in hashes
+	mu     sync.Mutex // held by the Sink around add and distinct
+	seed   maphash.Seed
+	runLen int
+	rows   uint64 // rows of the inserts that succeeded
+	// pending holds the hashes not yet in a run; sortPending sorts them
+	// into sorted. Both are runLen long, off the Go heap, and reused from
+	// run to run (free unmaps them), so that no run faults in new pages.
+	pending []uint64
+	sorted  []uint64
+	free    []func()
+	file    *os.File // the runs, one after another; nil until the first
+	runs    []int    // each run's length, in hashes
 	// unusable says why the tally cannot count ("" while it can).
 	unusable string
 }
@@ -156,15 +161,28 @@ func (t *snapshotTally) add(hashes []uint64) {
 		return
 	}
 	t.rows += uint64(len(hashes))
-	for _, h := range hashes {
-		t.pending.add(h)
-		if t.npend++; t.npend >= t.runLen {
+	for len(hashes) > 0 {
+		if t.pending == nil {
+			t.pending = t.offHeap(t.runLen)
+		}
+		k := min(len(hashes), t.runLen-len(t.pending))
+		t.pending = append(t.pending, hashes[:k]...)
+		hashes = hashes[k:]
+		if len(t.pending) == t.runLen {
 			t.spill()
 			if t.unusable != "" {
 				return
 			}
 		}
 	}
+}
+
+// offHeap returns an empty slice with room for n hashes, off the Go heap
+// until close.
+func (t *snapshotTally) offHeap(n int) []uint64 {
+	b, release := offHeapChunk(n)
+	t.free = append(t.free, release)
+	return b
 }
 
 // fail makes the tally unusable and frees what it holds.
@@ -177,37 +195,40 @@ func (t *snapshotTally) fail(why string) {
 
 // close frees the tally's memory and file.
 func (t *snapshotTally) close() {
-	t.pending.release()
+	for _, release := range t.free {
+		release()
+	}
+	t.free, t.pending, t.sorted = nil, nil, nil
 	if t.file != nil {
 		_ = t.file.Close()
 		t.file = nil
 	}
 }
 
-// sortPending sorts the pending hashes into a new buffer and returns it
-// (nil when none are pending), or fails the tally on a repeat.
-func (t *snapshotTally) sortPending() ([]uint64, func()) {
-	n := t.npend
-	if n == 0 {
-		return nil, func() {}
+// sortPending sorts the pending hashes and returns them (nil when none
+// are pending), or fails the tally on a repeat. The run stays valid until
+// the next sortPending or close.
+func (t *snapshotTally) sortPending() []uint64 {
+	if len(t.pending) == 0 {
+		return nil
 	}
-	t.npend = 0
-	buf, release := offHeapChunk(n)
-	run := t.pending.sortTo(buf)
+	if t.sorted == nil {
+		t.sorted = t.offHeap(t.runLen)
+	}
+	run := sortHashes(t.sorted[:0], [][]uint64{t.pending}, nil)
+	t.pending = t.pending[:0]
 	for i := 1; i < len(run); i++ {
 		if run[i] == run[i-1] {
-			release()
 			t.fail("two openids of the snapshot hash alike (a repeated openid)")
-			return nil, func() {}
+			return nil
 		}
 	}
-	return run, release
+	return run
 }
 
 // spill writes the pending hashes out as one sorted run.
 func (t *snapshotTally) spill() {
-	run, release := t.sortPending()
-	defer release()
+	run := t.sortPending()
 	if t.unusable != "" || len(run) == 0 {
 		return
 	}
@@ -241,8 +262,7 @@ func (t *snapshotTally) distinct() (rows uint64, why string) {
 	if t.unusable != "" {
 		return 0, t.unusable
 	}
-	last, release := t.sortPending()
-	defer release()
+	last := t.sortPending()
 	if t.unusable != "" {
 		return 0, t.unusable
 	}
@@ -259,30 +279,38 @@ func (t *snapshotTally) distinct() (rows uint64, why string) {
 	return t.rows, ""
 }
 
-// mergeFindsRepeat merges the sorted runs in the file and last, the final
-// one, in memory, and reports whether a hash is in two of them.
+// mergeFindsRepeat reports whether a hash is in two of the sorted runs:
+// those in the file and last, the final one, in memory. It reads the runs
+// side by side, one band of hashes at a time (those sharing their top
+// sortRadixBits bits, the buckets of sortHashes, a contiguous stretch of
+// every sorted run), and sorts each band, a few thousand hashes, in cache:
+// a repeat is then two neighbours. Each run is read once, in order, with
+// no heap of runs to keep.
 func (t *snapshotTally) mergeFindsRepeat(last []uint64) (bool, error) {
-	var heads runHeap
+	runs := make([]*hashRun, 0, len(t.runs)+1)
 	var off int64
 	for _, n := range t.runs {
-		if err := heads.push(&hashRun{file: t.file, off: off, left: n}); err != nil {
-			return false, err
-		}
+		runs = append(runs, &hashRun{file: t.file, off: off, left: n})
 		off += int64(n) * 8
 	}
-	if err := heads.push(&hashRun{block: last}); err != nil {
-		return false, err
-	}
-	first := true
-	var prev uint64
-	for len(heads) > 0 {
-		h := heads[0].head()
-		if !first && h == prev {
-			return true, nil
+	runs = append(runs, &hashRun{block: last})
+	var (
+		band []uint64
+		bs   bucketSorter
+	)
+	for b := uint64(0); b < 1<<sortRadixBits; b++ {
+		band = band[:0]
+		for _, r := range runs {
+			var err error
+			if band, err = r.takeBand(band, b); err != nil {
+				return false, err
+			}
 		}
-		first, prev = false, h
-		if err := heads.advance(); err != nil {
-			return false, err
+		bs.sort(band)
+		for i := 1; i < len(band); i++ {
+			if band[i] == band[i-1] {
+				return true, nil
+			}
 		}
 	}
 	return false, nil
@@ -298,11 +326,27 @@ type hashRun struct {
 	file  *os.File
 	off   int64    // where the run's unread part starts in file
 	left  int      // hashes of the run not yet read from file
-	block []uint64 // hashes read and not yet passed; block[0] is the head
+	block []uint64 // hashes read and not yet passed
 	buf   []uint64
 }
 
-func (r *hashRun) head() uint64 { return r.block[0] }
+// takeBand appends to band the run's next hashes whose top sortRadixBits
+// bits are b, and returns it.
+func (r *hashRun) takeBand(band []uint64, b uint64) ([]uint64, error) {
+	for {
+		if err := r.fill(); err != nil || len(r.block) == 0 {
+			return band, err
+		}
+		k := 0
+		for k < len(r.block) && r.block[k]>>(64-sortRadixBits) == b {
+			k++
+		}
+		band = append(band, r.block[:k]...)
+		if r.block = r.block[k:]; len(r.block) > 0 {
+			return band, nil // the next hash is in a later band
+		}
+	}
+}
 
 // fill makes block hold the run's next hashes, if it has any left.
 func (r *hashRun) fill() error {
@@ -322,76 +366,51 @@ func (r *hashRun) fill() error {
 	return nil
 }
 
-// runHeap is a min-heap of runs by their head hash.
-type runHeap []*hashRun
-
-// push adds r, unless it is empty.
-func (h *runHeap) push(r *hashRun) error {
-	if err := r.fill(); err != nil || len(r.block) == 0 {
-		return err
-	}
-	*h = append(*h, r)
-	for i := len(*h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if (*h)[p].head() <= (*h)[i].head() {
-			break
-		}
-		(*h)[p], (*h)[i] = (*h)[i], (*h)[p]
-		i = p
-	}
-	return nil
-}
-
-// advance moves the smallest run past its head, dropping it at its end.
-func (h *runHeap) advance() error {
-	a := *h
-	a[0].block = a[0].block[1:]
-	if err := a[0].fill(); err != nil {
-		return err
-	}
-	if len(a[0].block) == 0 {
-		a[0] = a[len(a)-1]
-		a = a[:len(a)-1]
-		*h = a
-	}
-	for i := 0; ; {
-		l, m := 2*i+1, i
-		if l < len(a) && a[l].head() < a[m].head() {
-			m = l
-		}
-		if l+1 < len(a) && a[l+1].head() < a[m].head() {
-			m = l + 1
-		}
-		if m == i {
-			return nil
-		}
-		a[i], a[m] = a[m], a[i]
-		i = m
-	}
-}
-
 // snapshotCounter returns the count of snapshot id's distinct openids that
 // CompleteSnapshot runs (again on a retry). With a usable tally (the
 // snapshot was begun by this Sink, and every insert into it succeeded,
 // with openids that all hash apart) it is a count without FINAL, the
 // answer when it finds the tally's rows. Otherwise, or when it finds more
-// (a retried block that landed twice), it is the count with FINAL.
-func (s *Sink) snapshotCounter(st schema.Stream, appid string, id uint64) func(context.Context) (uint64, error) {
+// (a retried block that landed twice), it is the count with FINAL. The
+// first count without FINAL runs on the server while the tally merges its
+// runs here: the two take about as long (tens of ms per 1M rows).
+func (s *Sink) snapshotCounter(ctx context.Context, st schema.Stream, appid string, id uint64) func(context.Context) (uint64, error) {
 	final := distinctOpenIDs(st, s.qdb)
-	var want uint64
+	plain := fmt.Sprintf("SELECT count() FROM %s.`%s` WHERE `appid` = ? AND `snapshot_id` = ?", s.qdb, st.Table)
+	countPlain := func(ctx context.Context) (n uint64, err error) {
+		err = s.conn.QueryRow(ctx, plain, appid, id).Scan(&n)
+		return n, err
+	}
+	var (
+		want  uint64
+		early chan plainCount // the plain count, run while the tally merges
+	)
 	why := "it was begun by another Sink (a resumed snapshot)"
 	if !keyedByOpenID(st) {
 		why = "its table's key is not (appid, snapshot_id, openid)"
 	} else if t := s.takeTally(appid, st.Name, id); t != nil {
+		early = make(chan plainCount, 1)
+		go func() {
+			n, err := countPlain(ctx)
+			early <- plainCount{n, err}
+		}()
 		t.mu.Lock()
 		want, why = t.distinct()
 		t.mu.Unlock()
 	}
-	plain := fmt.Sprintf("SELECT count() FROM %s.`%s` WHERE `appid` = ? AND `snapshot_id` = ?", s.qdb, st.Table)
 	return func(ctx context.Context) (uint64, error) {
 		if why == "" {
-			var n uint64
-			if err := s.conn.QueryRow(ctx, plain, appid, id).Scan(&n); err != nil {
+			var (
+				n   uint64
+				err error
+			)
+			if early != nil { // the first attempt; a retry counts again
+				c := <-early
+				n, err, early = c.n, c.err, nil
+			} else {
+				n, err = countPlain(ctx)
+			}
+			if err != nil {
 				return 0, err
 			}
 			if n == want {
@@ -405,4 +424,10 @@ func (s *Sink) snapshotCounter(st schema.Stream, appid string, id uint64) func(c
 		err := s.conn.QueryRow(ctx, final, appid, id).Scan(&rows)
 		return rows, err
 	}
+}
+
+// plainCount is the answer of a snapshot's count without FINAL.
+type plainCount struct {
+	n   uint64
+	err error
 }

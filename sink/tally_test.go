@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"testing"
 
 	"github.com/wxsync/wxsync/schema"
@@ -73,7 +74,7 @@ func TestSnapshotTallyDistinct(t *testing.T) {
 }
 
 // The merge finds a repeat at any place of any run: first, last, middle,
-// between runs of unequal lengths, across more runs than one heap level.
+// between runs of unequal lengths, across many runs.
 func TestSnapshotTallyMergeFindsEveryRepeat(t *testing.T) {
 	const n = 3000
 	ids := tallyOpenIDs(0, n)
@@ -84,6 +85,59 @@ func TestSnapshotTallyMergeFindsEveryRepeat(t *testing.T) {
 		if rows, why := tl.distinct(); why == "" {
 			t.Errorf("openid %d repeated after %d runs: distinct() = %d rows, usable", at, n/100, rows)
 		}
+	}
+}
+
+// The merge reads the runs a band of top bits at a time: a repeat at the
+// edges of the hash space and of a band is found, in the file or between
+// the file and memory, and hashes that only share a band are not repeats.
+func TestSnapshotTallyBandEdges(t *testing.T) {
+	const band = uint64(1) << (64 - sortRadixBits)
+	edges := []uint64{0, 1, band - 1, band, band + 1, 5*band - 1, 5 * band, ^uint64(0) - 1, ^uint64(0)}
+	filler := func(from, n int) []uint64 { // distinct, spread over the bands, none an edge
+		out := make([]uint64, n)
+		for i := range out {
+			out[i] = uint64(from+i+1)*0x9E3779B97F4A7C15&^0xFF | 0x30
+		}
+		return out
+	}
+	for _, e := range edges {
+		for _, where := range []string{"two file runs", "file and memory"} {
+			tl := newSnapshotTally(64)
+			tl.add(append(filler(0, 63), e)) // the file's first run
+			if where == "two file runs" {
+				tl.add(append(filler(100, 63), e))
+			} else {
+				tl.add([]uint64{e})
+			}
+			if rows, why := tl.distinct(); why == "" {
+				t.Errorf("hash %#x in %s: distinct() = %d rows, usable", e, where, rows)
+			}
+		}
+	}
+	// Runs longer than a block read from the file: the repeat is the
+	// first run's largest hash, in its last block.
+	n := 2*runBlock + 3
+	first := filler(0, n)
+	for _, repeat := range []bool{false, true} {
+		tl := newSnapshotTally(n)
+		tl.add(first)
+		second := filler(n, n)
+		if repeat {
+			second[n/2] = slices.Max(first)
+		}
+		tl.add(second)
+		tl.add(filler(2*n, 10)) // in memory
+		rows, why := tl.distinct()
+		if repeat != (why != "") || (!repeat && rows != uint64(2*n+10)) {
+			t.Errorf("runs of %d hashes, repeat %v: distinct() = %d, %q", n, repeat, rows, why)
+		}
+	}
+
+	tl := newSnapshotTally(4)
+	tl.add(edges) // one of each: two full runs in the file and one in memory
+	if rows, why := tl.distinct(); why != "" || rows != uint64(len(edges)) {
+		t.Errorf("distinct edges: distinct() = %d, %q; want %d, usable", rows, why, len(edges))
 	}
 }
 
