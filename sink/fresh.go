@@ -285,8 +285,9 @@ func (s *Sink) readFreshHashes(ctx context.Context, chunks *hashChunks, query st
 	}
 	defer rows.Close()
 	var h uint64
+	dest := []any{&h} // one slice for every row: Scan(&h) would allocate one a row
 	for rows.Next() {
-		if err := rows.Scan(&h); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
 		chunks.add(h)
