@@ -19,7 +19,10 @@ package wechat
 // openids go into Arrow records, which copy them); next_openid and errmsg
 // are copies of their own.
 
-import "strings"
+import (
+	"math/bits"
+	"strings"
+)
 
 // decodeFast decodes data, which must be valid UTF-8 (decode checks it
 // first), into p when it has the shape above, and reports whether it did;
@@ -164,22 +167,25 @@ func (d *pageScanner) stringArray() ([]string, bool) {
 
 // countCommas counts the commas up to the first ']' of s (all of s if
 // none): an upper bound on the elements of a string array that starts s.
+// Both searches are the runtime's vector ones, not a loop over the bytes:
+// a page's array is 300 KB.
 func countCommas(s string) int {
-	n := 0
-	for i := 0; i < len(s) && s[i] != ']'; i++ {
-		if s[i] == ',' {
-			n++
-		}
+	if end := strings.IndexByte(s, ']'); end >= 0 {
+		s = s[:end]
 	}
-	return n
+	return strings.Count(s, ",")
 }
 
-// str reads a string with no escape and no control character in it.
+// str reads a string with no escape and no control character in it. It
+// skips eight plain bytes at a time (plainRun), then looks at the bytes
+// one by one from the first that may end the string or make it one to
+// leave to encoding/json.
 func (d *pageScanner) str() (string, bool) {
 	if !d.next('"') {
 		return "", false
 	}
 	start := d.i
+	d.i += plainRun(d.s[d.i:])
 	for ; d.i < len(d.s); d.i++ {
 		switch c := d.s[d.i]; {
 		case c == '"':
@@ -240,4 +246,25 @@ func (d *pageScanner) ws() {
 			return
 		}
 	}
+}
+
+// plainRun returns the length of a prefix of s in which no byte is '"',
+// '\\' or a control byte (below 0x20): up to the first such byte, or, when
+// there is none, to the end of the last whole word of eight bytes. Per
+// word, the lowest byte flagged by the zero-byte tests below is exactly the
+// first such byte (a borrow only flags bytes above a real one, and a byte
+// of 0x80 or more is never flagged), so no byte is skipped wrongly.
+func plainRun(s string) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		special := ((q-ones)&^q | (bs-ones)&^bs | (x-ones*0x20)&^x) & highs
+		if special != 0 {
+			return i + bits.TrailingZeros64(special)/8
+		}
+	}
+	return i
 }

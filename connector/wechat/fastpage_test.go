@@ -107,3 +107,41 @@ func TestPageFastDecodeCursorIsACopy(t *testing.T) {
 		t.Fatalf("next_openid at %#x lies within the body's copy around the openid at %#x", next, id)
 	}
 }
+
+// plainRun stops at the first '"', '\\' or control byte wherever it is in
+// its word, never before, whatever the bytes around it (UTF-8 bytes of
+// 0x80 and more, bytes just above the special ones, runs shorter than a
+// word).
+func TestPlainRun(t *testing.T) {
+	naive := func(s string) int {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c == '"' || c == '\\' || c < 0x20 {
+				return i
+			}
+		}
+		return len(s)
+	}
+	fillers := []byte{'a', 'Z', '0', '_', '-', ' ', 0x21, 0x23, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xe9, 0xff}
+	specials := []byte{'"', '\\', 0x00, 0x01, 0x1f, '\n', '\t'}
+	for n := 0; n <= 20; n++ {
+		for _, f := range fillers {
+			plain := strings.Repeat(string([]byte{f}), n)
+			if got, want := plainRun(plain), n/8*8; got != want {
+				t.Fatalf("plainRun(%d × %#x) = %d, want %d", n, f, got, want)
+			}
+			for at := 0; at < n; at++ {
+				for _, sp := range specials {
+					b := []byte(plain)
+					b[at] = sp
+					if at+1 < n {
+						b[at+1] = sp - 1 // a borrow's neighbour
+					}
+					first := naive(string(b))
+					if got, want := plainRun(string(b)), min(first, len(b)/8*8); got != want {
+						t.Fatalf("plainRun(%q) = %d, want %d (first special byte at %d)", b, got, want, first)
+					}
+				}
+			}
+		}
+	}
+}
