@@ -38,6 +38,22 @@ func logTable(t *testing.T, s *sink.Sink, st schema.Stream) {
 // one insert and several record batches, every row once, each openid with
 // its own fetched_at.
 func TestInsertSendsRowsInKeyOrder(t *testing.T) {
+	ids := map[string]func(rng *rand.Rand, k int) string{
+		// A shared prefix, then keys whose first 8 bytes after it often
+		// tie, of several lengths (a key that is a prefix of another).
+		"lengths differ": func(rng *rand.Rand, k int) string {
+			return fmt.Sprintf("oPfx12%08d", rng.IntN(20000))[:6+rng.IntN(9)] + fmt.Sprintf("%d", k)
+		},
+		// 28 bytes each, as WeChat's are (the sink then moves their bytes,
+		// not only their headers), some repeated.
+		"one length": func(rng *rand.Rand, k int) string { return fmt.Sprintf("oPfx12%022d", rng.IntN(20000)) },
+	}
+	for name, id := range ids {
+		t.Run(name, func(t *testing.T) { checkKeyOrder(t, id) })
+	}
+}
+
+func checkKeyOrder(t *testing.T, newID func(rng *rand.Rand, k int) string) {
 	s := sinktest.OpenEmpty(t, sink.Config{})
 	st := sinktest.Stream(t, schema.Followers)
 	logTable(t, s, st)
@@ -48,9 +64,7 @@ func TestInsertSendsRowsInKeyOrder(t *testing.T) {
 		rows := make([][]any, 15000)
 		for i := range rows {
 			k := r*len(rows) + i
-			// A shared prefix, then keys whose first 8 bytes after it often
-			// tie, of several lengths (a key that is a prefix of another).
-			id := fmt.Sprintf("oPfx12%08d", rng.IntN(20000))[:6+rng.IntN(9)] + fmt.Sprintf("%d", k)
+			id := newID(rng, k)
 			ts := t0.Add(time.Duration(k) * time.Second)
 			rows[i] = []any{id, ts}
 			want = append(want, fmt.Sprintf("%q %s", id, ts.Format(time.RFC3339)))
