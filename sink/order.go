@@ -203,6 +203,9 @@ func radixSort(rows, tmp []keyRow) []keyRow {
 func commonPrefix(keys []string) int {
 	p := keys[0]
 	for _, k := range keys[1:] {
+		if strings.HasPrefix(k, p) { // the usual case, one vector compare
+			continue
+		}
 		n := min(len(p), len(k))
 		i := 0
 		for i < n && p[i] == k[i] {
