@@ -190,7 +190,8 @@ func BenchmarkScale(b *testing.B) {
 
 // benchScaleSize measures an account of n followers in the given number
 // of rounds, each: fetch floor, Native insert in API order, Native insert
-// sorted, sync, every step after ClickHouse has stopped merging.
+// sorted, sync, every step after ClickHouse has stopped merging and the
+// kernel has written out what the step before wrote (benchWaitMerges).
 func benchScaleSize(b *testing.B, n, rounds int) scaleResult {
 	b.StopTimer()
 	opts := benchScaleOptions(n)
@@ -210,7 +211,9 @@ func benchScaleSize(b *testing.B, n, rounds int) scaleResult {
 			b.Fatalf("fetch floor: %d openids of %d: %v", got, n, err)
 		}
 		x.Fetch = d
+		benchWaitMerges(b, e)
 		x.InsertAPI, x.InsertAPICH = benchNativeInsert(b, e, apiFile, n)
+		benchWaitMerges(b, e)
 		x.InsertSorted, x.InsertSortedCH = benchNativeInsert(b, e, sortedFile, n)
 
 		e.sim.ResetQuota()
@@ -336,7 +339,9 @@ func benchScaleReport(results []scaleResult, rounds int) string {
 	p("%s rows), into `clickhouse-client --query \"INSERT INTO db.wechat_followers ... FORMAT Native\"` on a\n", benchThousands(benchNativeBlock))
 	p("fresh table: once in the API's order, once sorted by openid. The sync is `wxsync sync` with\n")
 	p("`WXSYNC_STREAMS=followers` into an empty database. Each round fails unless every table then holds\n")
-	p("exactly N rows and N distinct openids. The load average is the 1-minute one just before the sync.\n%s\n", benchEnd("BenchmarkScale"))
+	p("exactly N rows and N distinct openids. Each step starts once ClickHouse runs no merge and the kernel\n")
+	p("has written out the pages the step before left dirty (`sync(2)`). The load average is the 1-minute one\n")
+	p("just before the sync.\n%s\n", benchEnd("BenchmarkScale"))
 	return s.String()
 }
 

@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -538,10 +539,14 @@ func benchWantRows(b *testing.B, e *env, db, appid string, n int) {
 }
 
 // benchWaitMerges waits, up to benchMergeWait, until ClickHouse runs no
-// merge, so that the background work of one step does not slow the next.
-// On a server others use too it may not get there: it goes on regardless.
+// merge, then has the kernel write out every dirty page (sync(2)), so that
+// the background work of one step does not slow the next: a step that
+// wrote 100 MB of parts left them for the kernel's flusher to write some
+// 30 s later, into the next step. On a server others use too it may not
+// get there: it goes on regardless.
 func benchWaitMerges(b *testing.B, e *env) {
 	b.Helper()
+	defer syscall.Sync()
 	deadline := time.Now().Add(benchMergeWait)
 	for {
 		var running uint64
@@ -664,7 +669,8 @@ func benchReport(b *testing.B, results []benchResult) string {
 	p("  per page, seed 1) and fresh databases on the ClickHouse server of `CLICKHOUSE_DSN`. wxsim runs inside\n")
 	p("  the test process (`httptest`, plain HTTP on 127.0.0.1) and shares the machine's %d cores with\n", runtime.NumCPU())
 	p("  everything else, for the floors and the sync alike. Before each step the benchmark waits (up to\n")
-	p("  %v) until `system.merges` is empty, and it drops each database once measured.\n", benchMergeWait)
+	p("  %v) until `system.merges` is empty, then has the kernel write out dirty pages (`sync(2)`), and it\n", benchMergeWait)
+	p("  drops each database once measured.\n")
 	p("- **Fetch floor**: a minimal Go client (`net/http`, `encoding/json`) gets one classic token, then\n")
 	p("  walks `GET /cgi-bin/user/get` along `next_openid`, decoding each page into a struct holding a\n")
 	p("  `[]string` and discarding it; wall time from the token request to the last page.\n")
