@@ -183,10 +183,10 @@ type bucketSorter struct {
 // each group that shares those too, a few hashes at most but for a skewed
 // set, by insertion (one pass over a when no group has more than 32). A
 // comparison sort of random hashes mispredicts a branch at nearly every
-// step; this does not. It takes about as many bits
-// as make a group per hash (at most sortRadixBits): the groups' count,
-// which it clears and walks, then stays near len(a), whether a holds 200
-// hashes (a tally's run) or 5,000 (a 10M set).
+// step; this does not. It takes about as many bits as make one group per
+// hash (at most sortRadixBits), so that the groups' count, which it clears
+// and walks, stays near len(a), whether a holds 200 hashes (a tally's run)
+// or 5,000 (a 10M set).
 func (bs *bucketSorter) sort(a []uint64) {
 	if len(a) <= 32 {
 		insertionSort(a)

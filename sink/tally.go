@@ -38,10 +38,11 @@ type tallyKey struct {
 //
 // The hashes of each defaultTallyRun rows are sorted (sortHashes) and
 // appended to an unlinked temporary file as one run; distinct reads the
-// runs side by side, a band of top bits at a time, for a repeat. Whatever goes wrong (a failed insert, a
-// repeated hash, a file that cannot be written) makes the tally unusable,
-// and CompleteSnapshot counts with FINAL as it would without one: the
-// tally only ever saves a query, it never decides a count alone.
+// runs side by side, a band of top bits at a time, for a repeat. Whatever
+// goes wrong (a failed insert, a repeated hash, a file that cannot be
+// written) makes the tally unusable, and CompleteSnapshot counts with
+// FINAL as it would without one: the tally only ever saves a query, it
+// never decides a count alone.
 type snapshotTally struct {
 	mu     sync.Mutex // held by the Sink around add and distinct
 	seed   maphash.Seed
