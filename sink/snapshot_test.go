@@ -317,6 +317,20 @@ func TestCompleteSnapshotCountsWithoutFinalWhenItCan(t *testing.T) {
 		t.Errorf("%d counts with FINAL, want 1 (a block twice in the table)", n)
 	}
 
+	// The count without FINAL filters on snapshot_id alone. Rows of another
+	// account under the same id (ids are unique across accounts: written
+	// here behind the Sink's back) make it too large, and the count with
+	// FINAL, which filters on appid, answers.
+	shared := writeSnapshot(t, s, "wxA", "e1", "e2")
+	err = s.Conn().Exec(ctx, fmt.Sprintf("INSERT INTO %s.wechat_followers (appid, snapshot_id, openid, fetched_at) SELECT 'wxZ', %d, 'e3', now()", s.Database(), shared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete(t, s, "wxA", shared, 2)
+	if n := s.FinalCounts(); n != 2 {
+		t.Errorf("%d counts with FINAL, want 2 (another account's row under the snapshot's id)", n)
+	}
+
 	resumed := writeSnapshot(t, s, "wxB", "c1", "c2", "c3")
 	other := sinktest.OpenLogged(t, s, sink.Config{})
 	r = rec("c3", "c4")

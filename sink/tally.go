@@ -375,11 +375,18 @@ func (r *hashRun) fill() error {
 // (a retried block that landed twice), it is the count with FINAL. The
 // first count without FINAL runs on the server while the tally merges its
 // runs here: the two take about as long (tens of ms per 1M rows).
+//
+// The count without FINAL filters on snapshot_id alone, so the server
+// reads that one column of the snapshot's partition and not appid's
+// strings as well (4 ms instead of 20 for 1M rows, measured on 18.16).
+// Snapshot ids are unique across accounts; rows of another account under
+// the same id would only make that count exceed the tally's, and then the
+// count with FINAL, which filters on appid too, is the answer.
 func (s *Sink) snapshotCounter(ctx context.Context, st schema.Stream, appid string, id uint64) func(context.Context) (uint64, error) {
 	final := distinctOpenIDs(st, s.qdb)
-	plain := fmt.Sprintf("SELECT count() FROM %s.`%s` WHERE `appid` = ? AND `snapshot_id` = ?", s.qdb, st.Table)
+	plain := fmt.Sprintf("SELECT count() FROM %s.`%s` WHERE `snapshot_id` = ?", s.qdb, st.Table)
 	countPlain := func(ctx context.Context) (n uint64, err error) {
-		err = s.conn.QueryRow(ctx, plain, appid, id).Scan(&n)
+		err = s.conn.QueryRow(ctx, plain, id).Scan(&n)
 		return n, err
 	}
 	var (

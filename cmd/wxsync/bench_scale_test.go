@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,7 +125,17 @@ type scaleRound struct {
 	InsertAPICH    chStats
 	InsertSorted   time.Duration // Native, rows sorted by the table's key
 	InsertSortedCH chStats
+	ServerCPU      time.Duration // the ClickHouse server process during the sync: queries and background merges; 0 if unknown
+	SelfCPU        time.Duration // this test process during the sync: wxsim and the RSS sampler
 }
+
+// machineCPU is the CPU time every process on the machine spent on the
+// sync: host and plugin, the ClickHouse server, and wxsim's process.
+func (x scaleRound) machineCPU() time.Duration { return x.Sync.TreeCPU + x.ServerCPU + x.SelfCPU }
+
+// merges is the ClickHouse server's CPU time during the sync that its
+// queries did not account for: background merges, mostly.
+func (x scaleRound) merges() time.Duration { return max(0, x.ServerCPU-x.SyncCH.CPU) }
 
 // scaleResult is every round at one size.
 type scaleResult struct {
@@ -218,8 +229,13 @@ func benchScaleSize(b *testing.B, n, rounds int) scaleResult {
 
 		e.sim.ResetQuota()
 		benchWaitMerges(b, e)
+		server0, self0 := benchServerCPU(), benchSelfCPU(b)
 		start := time.Now()
 		benchRunSync(b, e, &x.Sync)
+		if server1 := benchServerCPU(); server0 > 0 && server1 > 0 {
+			x.ServerCPU = server1 - server0
+		}
+		x.SelfCPU = benchSelfCPU(b) - self0
 		benchWantRows(b, e, e.sink.Database(), opts.AppID, n)
 		x.SyncCH = benchCHStats(b, e.sink, e.sink.Database(), start)
 		benchDropDatabase(b, e, e.sink.Database())
@@ -230,6 +246,30 @@ func benchScaleSize(b *testing.B, n, rounds int) scaleResult {
 		r.Rounds = append(r.Rounds, x)
 	}
 	return r
+}
+
+// benchServerCPU returns the CPU time (user + system) the ClickHouse server
+// that `make` started (its pid file in WXSYNC_BENCH_CH_DIR) has used so far;
+// 0 when unknown.
+func benchServerCPU() time.Duration {
+	dir := os.Getenv("WXSYNC_BENCH_CH_DIR")
+	if dir == "" {
+		return 0
+	}
+	for _, f := range []string{"clickhouse.pid", "server.pid"} {
+		raw, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			continue
+		}
+		if _, cpu, ok := benchProcSample(pid); ok {
+			return cpu
+		}
+	}
+	return 0
 }
 
 // benchWriteNativeFiles writes the account's n follower rows in ClickHouse's
@@ -334,6 +374,7 @@ func benchScaleReport(results []scaleResult, rounds int) string {
 			benchThousands(r.N), r.Wall().Seconds(), sum.Seconds(), benchYesNo(r.Wall() < sum))
 	}
 	benchScaleRSS(p, results)
+	benchScaleBudget(p, results)
 	p("\nFloors: the fetch floor is the minimal client of `BenchmarkSync`; each insert floor pipes the same N\n")
 	p("rows `(appid, snapshot_id, openid, fetched_at)`, written once per size as a Native file (blocks of\n")
 	p("%s rows), into `clickhouse-client --query \"INSERT INTO db.wechat_followers ... FORMAT Native\"` on a\n", benchThousands(benchNativeBlock))
@@ -375,7 +416,44 @@ func benchScaleTable(p func(string, ...any), r scaleResult) {
 	p("| host / plugin CPU time, s | | %s |\n", list(func(x scaleRound) string {
 		return fmt.Sprintf("%.2f / %.2f", x.Sync.HostCPU.Seconds(), x.Sync.PluginCPU.Seconds())
 	}))
+	p("| CPU time during the sync, s: host + plugin / ClickHouse server (its queries + the rest) / wxsim's process | | %s |\n", list(func(x scaleRound) string {
+		return fmt.Sprintf("%.2f / %.2f (%.2f + %.2f) / %.2f", x.Sync.TreeCPU.Seconds(), x.ServerCPU.Seconds(), x.SyncCH.CPU.Seconds(), x.merges().Seconds(), x.SelfCPU.Seconds())
+	}))
+	p("| all of it / %d cores: the shortest the sync could take | | %s |\n", runtime.NumCPU(), list(func(x scaleRound) string {
+		return fmt.Sprintf("%.2f s", x.machineCPU().Seconds()/float64(runtime.NumCPU()))
+	}))
 	p("| 1-minute load average before the sync | | %s |\n\n", list(func(x scaleRound) string { return fmt.Sprintf("%.2f", x.Sync.Load) }))
+}
+
+// benchScaleBudget renders, for each judged size, where the CPU of its
+// fastest sync went: a sync that keeps both cores busy takes at least the
+// machine's CPU time over the cores, whatever the pipeline's shape.
+func benchScaleBudget(p func(string, ...any), results []scaleResult) {
+	cores := float64(runtime.NumCPU())
+	p("\nCPU time of the fastest sync, against the floor (max of fetch and sorted insert):\n\n")
+	p("| followers | host + plugin | ClickHouse: queries + the rest | wxsim | all / %.0f cores | ÷ floor | without the rest, ÷ floor |\n|---|---:|---:|---:|---:|---:|---:|\n", cores)
+	for _, r := range results {
+		if !slices.Contains(benchScaleJudged, r.N) {
+			continue
+		}
+		x := r.Rounds[0]
+		for _, y := range r.Rounds[1:] {
+			if y.Sync.Wall < x.Sync.Wall {
+				x = y
+			}
+		}
+		if x.ServerCPU == 0 {
+			continue
+		}
+		floor := max(r.Fetch(), r.InsertSorted()).Seconds()
+		all := x.machineCPU().Seconds() / cores
+		p("| %s | %.2f s | %.2f + %.2f s | %.2f s | %.2f s | %.2f | %.2f |\n", benchThousands(r.N), x.Sync.TreeCPU.Seconds(),
+			x.SyncCH.CPU.Seconds(), x.merges().Seconds(), x.SelfCPU.Seconds(), all, all/floor, (all-x.merges().Seconds()/cores)/floor)
+	}
+	p("\n\"The rest\" is the server's CPU time during the sync that its queries do not account for: background\n")
+	p("merges of the snapshot's parts, mostly. The floors run one stage with the machine to themselves; the\n")
+	p("sync runs every stage at once on the same cores, so where \"÷ floor\" is above the target no pipeline\n")
+	p("can meet it without less CPU time.\n")
 }
 
 // benchScaleRSS renders the memory targets: under the limit at the

@@ -53,6 +53,7 @@ type benchRound struct {
 	PluginPeakKB int64         // VmHWM of the plugin
 	HostCPU      time.Duration // CPU time (user+system) of the host, as last sampled
 	PluginCPU    time.Duration // CPU time of the plugin, as last sampled
+	TreeCPU      time.Duration // CPU time of the host and the plugin it waited for, at exit
 	Samples      int           // /proc samples taken while the host ran
 	Load         float64       // 1-minute load average just before the sync
 	Fixed        time.Duration // wxsync sync of an account with no followers, start to exit
@@ -284,6 +285,7 @@ func benchRunStreams(b *testing.B, e *env, r *benchRound, streams string) {
 		}
 	}
 	b.StopTimer()
+	r.TreeCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if werr != nil || cmd.ProcessState.ExitCode() != exitOK {
 		b.Fatalf("wxsync sync: %v; output:\n%s", werr, out.String())
 	}
