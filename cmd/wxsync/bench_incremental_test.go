@@ -65,24 +65,16 @@ func combineIncr(rounds []incrResult) incrResult {
 			r.Pages, r.Load, r.FreshLen, r.OldPage = x.Pages, x.Load, x.FreshLen, x.OldPage
 		}
 	}
-	for _, x := range rounds {
-		r.Rerun.HostPeakKB = max(r.Rerun.HostPeakKB, x.Rerun.HostPeakKB)
-		r.Rerun.PluginPeakKB = max(r.Rerun.PluginPeakKB, x.Rerun.PluginPeakKB)
-		r.FollowersOnly.HostPeakKB = max(r.FollowersOnly.HostPeakKB, x.FollowersOnly.HostPeakKB)
-		r.FollowersOnly.PluginPeakKB = max(r.FollowersOnly.PluginPeakKB, x.FollowersOnly.PluginPeakKB)
-	}
+	r.Rerun.HostPeakKB = peakOf(rounds, func(x incrResult) int64 { return x.Rerun.HostPeakKB })
+	r.Rerun.PluginPeakKB = peakOf(rounds, func(x incrResult) int64 { return x.Rerun.PluginPeakKB })
+	r.FollowersOnly.HostPeakKB = peakOf(rounds, func(x incrResult) int64 { return x.FollowersOnly.HostPeakKB })
+	r.FollowersOnly.PluginPeakKB = peakOf(rounds, func(x incrResult) int64 { return x.FollowersOnly.PluginPeakKB })
 	r.Rounds = rounds
 	return r
 }
 
 // walls lists f of every round, in seconds.
-func (r incrResult) walls(f func(incrResult) time.Duration) string {
-	var out []string
-	for _, x := range r.Rounds {
-		out = append(out, fmt.Sprintf("%.2f", f(x).Seconds()))
-	}
-	return strings.Join(out, ", ")
-}
+func (r incrResult) walls(f func(incrResult) time.Duration) string { return secondsOf(r.Rounds, f) }
 
 func (r incrResult) pageQuantile(q float64) time.Duration {
 	if len(r.Pages) == 0 {

@@ -388,13 +388,7 @@ func benchScaleReport(results []scaleResult, rounds int) string {
 
 // benchScaleTable renders one size's table.
 func benchScaleTable(p func(string, ...any), r scaleResult) {
-	secs := func(f func(scaleRound) time.Duration) string {
-		var out []string
-		for _, x := range r.Rounds {
-			out = append(out, fmt.Sprintf("%.2f", f(x).Seconds()))
-		}
-		return strings.Join(out, ", ")
-	}
+	secs := func(f func(scaleRound) time.Duration) string { return secondsOf(r.Rounds, f) }
 	list := func(f func(scaleRound) string) string {
 		var out []string
 		for _, x := range r.Rounds {

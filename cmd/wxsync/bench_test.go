@@ -90,13 +90,16 @@ func peakOf[R any](rounds []R, f func(R) int64) int64 {
 	return kb
 }
 
-func (r benchResult) all(f func(benchRound) time.Duration) string {
+// secondsOf lists f of every round, in seconds.
+func secondsOf[R any](rounds []R, f func(R) time.Duration) string {
 	var s []string
-	for _, x := range r.Rounds {
+	for _, x := range rounds {
 		s = append(s, fmt.Sprintf("%.2f", f(x).Seconds()))
 	}
 	return strings.Join(s, ", ")
 }
+
+func (r benchResult) all(f func(benchRound) time.Duration) string { return secondsOf(r.Rounds, f) }
 
 func (r benchResult) Wall() time.Duration {
 	return r.best(func(x benchRound) time.Duration { return x.Wall })
