@@ -101,6 +101,20 @@ func openCluster(opts *clickhouse.Options) (driver.Conn, error) {
 	return clickhouse.Open(opts)
 }
 
+// staleReplicaError is a cluster read that lacks what this Sink wrote:
+// the shard was read on a replica that has not fetched the last inserts
+// yet. ClickHouse ranks a shard's replicas by their recent errors before
+// their order, and halves those counts as time passes, so for some
+// minutes after a replica failed an insert and the read after it may be
+// sent to different replicas of a shard. The replica fetches the rows in
+// the background: Retryable takes the error as transient, and the read is
+// tried again.
+type staleReplicaError struct{ what string }
+
+func (e *staleReplicaError) Error() string {
+	return e.what + " (read on a replica that has not fetched the last inserts yet)"
+}
+
 // ddl runs an ON CLUSTER statement, waiting at most Config.DDLTimeout for
 // the hosts to report. A host that is down does not hang the run: the
 // statement stays queued in ZooKeeper, the host runs it when it is back, and

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -333,6 +334,114 @@ func TestClusterRetention(t *testing.T) {
 		got := sinktest.Rows(t, n, "SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND table = 'wechat_followers_local' AND active", db)
 		equalLines(t, "partitions on "+node, got, []string{fmt.Sprintf("%q", fmt.Sprint(s2))})
 	}
+}
+
+// A snapshot completed while a shard is read on a replica that has not
+// fetched what this Sink wrote (after a replica fails, ClickHouse may read
+// a shard on another replica than the one it wrote): the snapshot's row
+// seems missing, or its count short. CompleteSnapshot retries until it
+// reads every row this Sink wrote, and never records a short count.
+func TestClusterCompleteSnapshotWaitsForAStaleReplica(t *testing.T) {
+	for _, c := range []struct{ table, firstErr string }{
+		{"wechat_followers", "the count found 0 of the 200 rows written into snapshot"},
+		{"wechat_snapshots", "no such snapshot"},
+	} {
+		t.Run(c.table, func(t *testing.T) { completeOnStaleReplica(t, c.table, c.firstErr) })
+	}
+}
+
+// completeOnStaleReplica completes a snapshot of 200 followers of an
+// account kept on shard 2 while table is read on the replica of shard 2
+// that lacks the last insert into it.
+func completeOnStaleReplica(t *testing.T, table, firstErr string) {
+	w := &retryWatch{failed: make(chan struct{})}
+	s := sinktest.OpenCluster(t, sink.Config{Logger: slog.New(w)})
+	db := s.Database()
+	// Shard 2's replicas stop fetching table from each other: what is
+	// written on one stays there.
+	fetches := func(verb string) {
+		for _, node := range []string{"s2r1", "s2r2"} {
+			q := fmt.Sprintf("SYSTEM %s FETCHES `%s`.`%s`", verb, db, table+schema.LocalSuffix)
+			if err := nodeSink(t, node, db).Conn().Exec(sinktest.Context(t), q); err != nil {
+				t.Fatalf("%s on %s: %v", q, node, err)
+			}
+		}
+	}
+	fetches("STOP")
+	appid := appidOnShard2(t, s)
+	openids := manyOpenIDs("f", 200)
+	if table == "wechat_followers" {
+		// Every openid on shard 2, so that the stale replica has none.
+		openids = openidsOnShard2(t, s, appid, 200)
+	}
+	id := writeSnapshot(t, s, appid, openids...)
+	for _, other := range []string{"wechat_followers", "wechat_snapshots", "wxsync_state"} {
+		if other != table {
+			syncReplicas(t, db, other)
+		}
+	}
+	written, stale := "s2r1", "s2r2"
+	if localCount(t, written, db, table) == 0 {
+		written, stale = stale, written
+	}
+	if localCount(t, written, db, table) == 0 || localCount(t, stale, db, table) != 0 {
+		t.Fatalf("the last insert into %s is not on exactly one replica of shard 2", table)
+	}
+	sinktest.KillNode(t, written)
+	type result struct {
+		rows uint64
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rows, err := s.CompleteSnapshot(sinktest.Context(t), appid, schema.Followers, id, 200)
+		done <- result{rows, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("CompleteSnapshot on a stale replica = %d, %v without a retry", r.rows, r.err)
+	case <-w.failed:
+	}
+	if !strings.Contains(w.firstErr, firstErr) || !strings.Contains(w.firstErr, "has not fetched the last inserts") {
+		t.Errorf("first retried error: %q, want %q on a stale replica", w.firstErr, firstErr)
+	}
+	sinktest.StartNode(t, written)
+	fetches("START")
+	if r := <-done; r.err != nil || r.rows != 200 {
+		t.Fatalf("CompleteSnapshot = %d, %v; want 200 rows", r.rows, r.err)
+	}
+	syncReplicas(t, db, "wechat_snapshots")
+	equalLines(t, "snapshot row", sinktest.Rows(t, s, "SELECT complete, rows FROM "+db+".wechat_snapshots FINAL WHERE snapshot_id = ?", id), []string{"1 200"})
+}
+
+// appidOnShard2 returns an appid whose bookkeeping (sharded by
+// cityHash64(appid) over two shards of weight 1) is on shard 2.
+func appidOnShard2(t *testing.T, s *sink.Sink) string {
+	t.Helper()
+	for c := 'A'; c <= 'Z'; c++ {
+		appid := "wx" + string(c)
+		if sinktest.Count(t, s, "SELECT toUInt64(cityHash64(?) % 2)", appid) == 1 {
+			return appid
+		}
+	}
+	t.Fatal("no appid wxA..wxZ on shard 2")
+	return ""
+}
+
+// openidsOnShard2 returns n openids of appid whose rows (sharded by
+// cityHash64(appid, openid)) are on shard 2.
+func openidsOnShard2(t *testing.T, s *sink.Sink, appid string, n int) []string {
+	t.Helper()
+	var out []string
+	for _, o := range manyOpenIDs("f", 4*n) {
+		if len(out) < n && sinktest.Count(t, s, "SELECT toUInt64(cityHash64(?, ?) % 2)", appid, o) == 1 {
+			out = append(out, o)
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("%d of %d openids on shard 2", len(out), n)
+	}
+	return out
 }
 
 func TestClusterConfigErrors(t *testing.T) {

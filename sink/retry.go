@@ -50,8 +50,9 @@ func transientCode(code int32) bool {
 
 // Retryable reports whether err, returned by a ClickHouse operation, is
 // transient: a network failure (connection refused, reset, broken pipe,
-// timeout, unexpected EOF) or a server exception whose code says it is
-// overloaded or restarting. Schema and type errors, a closed Sink and a
+// timeout, unexpected EOF), a server exception whose code says it is
+// overloaded or restarting, or a cluster read that lacked rows this Sink
+// wrote (a replica still fetching them). Schema and type errors, a closed Sink and a
 // cancelled context are not retryable.
 func Retryable(err error) bool {
 	if err == nil {
@@ -59,6 +60,10 @@ func Retryable(err error) bool {
 	}
 	if errors.Is(err, context.Canceled) {
 		return false
+	}
+	var stale *staleReplicaError
+	if errors.As(err, &stale) {
+		return true
 	}
 	var exc *clickhouse.Exception
 	if errors.As(err, &exc) {

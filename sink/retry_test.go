@@ -152,10 +152,11 @@ func TestInsertFailsWhenServerUnreachable(t *testing.T) {
 }
 
 // retryWatch is a slog handler that closes failed at the Sink's first
-// "retrying" record and counts its "succeeded after retries" records.
+// "retrying" record (keeping its error) and counts its "succeeded after retries" records.
 type retryWatch struct {
 	once      sync.Once
 	failed    chan struct{}
+	firstErr  string // the error of the first "retrying" record, set before failed closes
 	succeeded atomic.Int64
 }
 
@@ -165,7 +166,15 @@ func (w *retryWatch) WithGroup(string) slog.Handler            { return w }
 func (w *retryWatch) Handle(_ context.Context, r slog.Record) error {
 	switch r.Message {
 	case "clickhouse write failed, retrying":
-		w.once.Do(func() { close(w.failed) })
+		w.once.Do(func() {
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "err" {
+					w.firstErr = a.Value.String()
+				}
+				return true
+			})
+			close(w.failed)
+		})
 	case "clickhouse write succeeded after retries":
 		w.succeeded.Add(1)
 	}

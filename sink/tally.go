@@ -382,56 +382,90 @@ func (r *hashRun) fill() error {
 // Snapshot ids are unique across accounts; rows of another account under
 // the same id would only make that count exceed the tally's, and then the
 // count with FINAL, which filters on appid too, is the answer.
+//
+// On a cluster, a count below the tally's is a replica that has not
+// fetched every insert yet (staleReplicaError, retried): the snapshot is
+// never recorded with fewer rows than this Sink wrote into it.
 func (s *Sink) snapshotCounter(ctx context.Context, st schema.Stream, appid string, id uint64) func(context.Context) (uint64, error) {
-	final := distinctOpenIDs(st, s.qdb)
-	plain := fmt.Sprintf("SELECT count() FROM %s.`%s` WHERE `snapshot_id` = ?", s.qdb, st.Table)
-	countPlain := func(ctx context.Context) (n uint64, err error) {
-		err = s.conn.QueryRow(ctx, plain, id).Scan(&n)
-		return n, err
-	}
-	var (
-		want  uint64
-		early chan plainCount // the plain count, run while the tally merges
-	)
-	why := "it was begun by another Sink (a resumed snapshot)"
+	c := &snapshotCount{s: s, stream: st.Name, appid: appid, id: id, final: distinctOpenIDs(st, s.qdb),
+		plain: fmt.Sprintf("SELECT count() FROM %s.`%s` WHERE `snapshot_id` = ?", s.qdb, st.Table),
+		why:   "it was begun by another Sink (a resumed snapshot)"}
 	if !keyedByOpenID(st) {
-		why = "its table's key is not (appid, snapshot_id, openid)"
+		c.why = "its table's key is not (appid, snapshot_id, openid)"
 	} else if t := s.takeTally(appid, st.Name, id); t != nil {
-		early = make(chan plainCount, 1)
+		c.early = make(chan plainCount, 1)
 		go func() {
-			n, err := countPlain(ctx)
-			early <- plainCount{n, err}
+			n, err := c.countPlain(ctx)
+			c.early <- plainCount{n, err}
 		}()
 		t.mu.Lock()
-		want, why = t.distinct()
+		c.want, c.why = t.distinct()
 		t.mu.Unlock()
+		c.exact = c.why == ""
 	}
-	return func(ctx context.Context) (uint64, error) {
-		if why == "" {
-			var (
-				n   uint64
-				err error
-			)
-			if early != nil { // the first attempt; a retry counts again
-				c := <-early
-				n, err, early = c.n, c.err, nil
-			} else {
-				n, err = countPlain(ctx)
-			}
-			if err != nil {
-				return 0, err
-			}
-			if n == want {
-				return n, nil
-			}
-			why = fmt.Sprintf("the table holds %d of its rows, its inserts wrote %d", n, want)
+	return c.count
+}
+
+// snapshotCount is the count of one snapshot (see snapshotCounter).
+type snapshotCount struct {
+	s             *Sink
+	stream, appid string
+	id            uint64
+	final, plain  string
+	want          uint64 // the tally's rows
+	exact         bool   // want is the snapshot's distinct openids
+	why           string // why the count takes FINAL ("" while it need not)
+	early         chan plainCount
+}
+
+func (c *snapshotCount) countPlain(ctx context.Context) (n uint64, err error) {
+	err = c.s.conn.QueryRow(ctx, c.plain, c.id).Scan(&n)
+	return n, err
+}
+
+// count runs one attempt of the count.
+func (c *snapshotCount) count(ctx context.Context) (uint64, error) {
+	if c.why == "" {
+		var (
+			n   uint64
+			err error
+		)
+		if c.early != nil { // the first attempt; a retry counts again
+			p := <-c.early
+			n, err, c.early = p.n, p.err, nil
+		} else {
+			n, err = c.countPlain(ctx)
 		}
-		s.log.Debug("counting a snapshot with FINAL", "stream", st.Name, "appid", appid, "snapshot_id", id, "why", why)
-		s.finalCounts.Add(1)
-		var rows uint64
-		err := s.conn.QueryRow(ctx, final, appid, id).Scan(&rows)
-		return rows, err
+		if err != nil {
+			return 0, err
+		}
+		if n == c.want {
+			return n, nil
+		}
+		if err := c.short(n); err != nil {
+			return 0, err
+		}
+		c.why = fmt.Sprintf("the table holds %d of its rows, its inserts wrote %d", n, c.want)
 	}
+	c.s.log.Debug("counting a snapshot with FINAL", "stream", c.stream, "appid", c.appid, "snapshot_id", c.id, "why", c.why)
+	c.s.finalCounts.Add(1)
+	var rows uint64
+	if err := c.s.conn.QueryRow(ctx, c.final, c.appid, c.id).Scan(&rows); err != nil {
+		return 0, err
+	}
+	if err := c.short(rows); err != nil {
+		return 0, err
+	}
+	return rows, nil
+}
+
+// short returns a staleReplicaError when a cluster answered n, fewer rows
+// than the tally proves the snapshot holds.
+func (c *snapshotCount) short(n uint64) error {
+	if c.s.cluster == nil || !c.exact || n >= c.want {
+		return nil
+	}
+	return &staleReplicaError{fmt.Sprintf("the count found %d of the %d rows written into snapshot %d", n, c.want, c.id)}
 }
 
 // plainCount is the answer of a snapshot's count without FINAL.
