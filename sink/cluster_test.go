@@ -384,8 +384,8 @@ func completeOnStaleReplica(t *testing.T, table, firstErr string) {
 	if localCount(t, written, db, table) == 0 {
 		written, stale = stale, written
 	}
-	if localCount(t, written, db, table) == 0 || localCount(t, stale, db, table) != 0 {
-		t.Fatalf("the last insert into %s is not on exactly one replica of shard 2", table)
+	if w, s := localCount(t, written, db, table), localCount(t, stale, db, table); w == 0 || s != 0 {
+		t.Fatalf("the last insert into %s is not on exactly one replica of shard 2: %s holds %d rows, %s %d", table, written, w, stale, s)
 	}
 	sinktest.KillNode(t, written)
 	type result struct {

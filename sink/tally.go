@@ -29,25 +29,32 @@ type tallyKey struct {
 }
 
 // snapshotTally follows what a Sink inserts into one snapshot it began:
-// how many rows its inserts committed, and whether two of them may share
-// an openid (their 64-bit hashes are equal). When none may, the snapshot
-// holds exactly those rows, and a count without FINAL that finds as many
-// proves that no retried block landed twice: CompleteSnapshot then skips
-// the sorted merge of every part of the snapshot that FINAL is (0.6 s of
-// a 1M-follower sync, seconds at 10M, on the user's server).
+// how many distinct openids (64-bit hashes) the inserts that succeeded
+// wrote, a floor of the snapshot's count, and whether the snapshot holds
+// exactly that many rows (no insert failed, no two rows share a hash).
+//
+//   - Exact, a count without FINAL that finds as many rows proves that no
+//     retried block landed twice: CompleteSnapshot then skips the sorted
+//     merge of every part of the snapshot that FINAL is (0.6 s of a
+//     1M-follower sync, seconds at 10M, on the user's server).
+//   - The floor lets a cluster sink tell a replica that has not fetched
+//     every insert yet from the answer (staleReplicaError).
 //
 // The hashes of each defaultTallyRun rows are sorted (sortHashes) and
 // appended to an unlinked temporary file as one run; distinct reads the
-// runs side by side, a band of top bits at a time, for a repeat. Whatever
-// goes wrong (a failed insert, a repeated hash, a file that cannot be
-// written) makes the tally unusable, and CompleteSnapshot counts with
-// FINAL as it would without one: the tally only ever saves a query, it
+// runs side by side, a band of top bits at a time, and counts the distinct
+// hashes. A file that cannot be written makes the tally unusable, and
+// CompleteSnapshot counts with FINAL as it would without one: the tally
 // never decides a count alone.
 type snapshotTally struct {
 	mu     sync.Mutex // held by the Sink around add and distinct
 	seed   maphash.Seed
 	runLen int
 	rows   uint64 // rows of the inserts that succeeded
+	// failed is set when an insert into the snapshot failed: its rows may
+	// or may not be in, so the count is not exact (its hashes are not
+	// added; those of its retry, if that succeeds, are).
+	failed bool
 	// pending holds the hashes not yet in a run; sortPending sorts them
 	// into sorted. Both are runLen long, off the Go heap, and reused from
 	// run to run (free unmaps them), so that no run faults in new pages.
@@ -123,8 +130,8 @@ func (s *Sink) tallyHashes(st schema.Stream, appid string, id uint64, cols []any
 
 // tallyInsert records an insert into a snapshot on its tally, if it has
 // one: the hashes of its openids (tallyHashes) when it succeeded (err ==
-// nil); when it failed, its rows may or may not be in, and the tally is
-// given up.
+// nil); when it failed, its rows may or may not be in, and the tally
+// stops being exact.
 func (s *Sink) tallyInsert(st schema.Stream, appid string, id uint64, hashes []uint64, err error) {
 	t := s.tally(appid, st.Name, id)
 	if t == nil {
@@ -133,7 +140,7 @@ func (s *Sink) tallyInsert(st schema.Stream, appid string, id uint64, hashes []u
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {
-		t.fail("an insert into it failed")
+		t.failed = true
 		return
 	}
 	t.add(hashes)
@@ -207,8 +214,7 @@ func (t *snapshotTally) close() {
 }
 
 // sortPending sorts the pending hashes and returns them (nil when none
-// are pending), or fails the tally on a repeat. The run stays valid until
-// the next sortPending or close.
+// are pending). The run stays valid until the next sortPending or close.
 func (t *snapshotTally) sortPending() []uint64 {
 	if len(t.pending) == 0 {
 		return nil
@@ -218,12 +224,6 @@ func (t *snapshotTally) sortPending() []uint64 {
 	}
 	run := sortHashes(t.sorted[:0], [][]uint64{t.pending}, nil)
 	t.pending = t.pending[:0]
-	for i := 1; i < len(run); i++ {
-		if run[i] == run[i-1] {
-			t.fail("two openids of the snapshot hash alike (a repeated openid)")
-			return nil
-		}
-	}
 	return run
 }
 
@@ -255,39 +255,63 @@ func hashBytes(run []uint64) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(run))), len(run)*8)
 }
 
-// distinct reports whether every row the tally saw has an openid of its
-// own, and how many rows that is; why says otherwise why not. It consumes
-// the tally.
-func (t *snapshotTally) distinct() (rows uint64, why string) {
-	defer t.close()
-	if t.unusable != "" {
-		return 0, t.unusable
-	}
-	last := t.sortPending()
-	if t.unusable != "" {
-		return 0, t.unusable
-	}
-	if len(t.runs) == 0 {
-		return t.rows, ""
-	}
-	repeat, err := t.mergeFindsRepeat(last)
-	switch {
-	case err != nil:
-		return 0, fmt.Sprintf("read its hashes back: %v", err)
-	case repeat:
-		return 0, "two openids of the snapshot hash alike (a repeated openid)"
-	}
-	return t.rows, ""
+// tallyCount is what a tally knows of its snapshot when it is completed.
+type tallyCount struct {
+	// known says the tally followed every insert; otherwise why is why
+	// not, and openids is 0.
+	known bool
+	// openids is how many distinct openids (by hash) the inserts that
+	// succeeded wrote: no more than the snapshot holds.
+	openids uint64
+	// why is "" when the snapshot holds exactly openids rows, one per
+	// openid; otherwise why not.
+	why string
 }
 
-// mergeFindsRepeat reports whether a hash is in two of the sorted runs:
-// those in the file and last, the final one, in memory. It reads the runs
-// side by side, one band of hashes at a time (those sharing their top
+// distinct counts the distinct hashes the tally saw. It consumes the
+// tally.
+func (t *snapshotTally) distinct() tallyCount {
+	defer t.close()
+	if t.unusable != "" {
+		return tallyCount{why: t.unusable}
+	}
+	last := t.sortPending()
+	n := countDistinct(last)
+	if len(t.runs) > 0 {
+		var err error
+		if n, err = t.mergeCountDistinct(last); err != nil {
+			return tallyCount{why: fmt.Sprintf("read its hashes back: %v", err)}
+		}
+	}
+	c := tallyCount{known: true, openids: n}
+	switch {
+	case t.failed:
+		c.why = "an insert into it failed"
+	case n != t.rows:
+		c.why = "two openids of the snapshot hash alike (a repeated openid)"
+	}
+	return c
+}
+
+// countDistinct counts the distinct values of sorted.
+func countDistinct(sorted []uint64) uint64 {
+	var n uint64
+	for i := range sorted {
+		if i == 0 || sorted[i] != sorted[i-1] {
+			n++
+		}
+	}
+	return n
+}
+
+// mergeCountDistinct counts the distinct hashes of the sorted runs: those
+// in the file and last, the final one, in memory. It reads the runs side
+// by side, one band of hashes at a time (those sharing their top
 // sortRadixBits bits, the buckets of sortHashes, a contiguous stretch of
 // every sorted run), and sorts each band, a few thousand hashes, in cache:
 // a repeat is then two neighbours. Each run is read once, in order, with
 // no heap of runs to keep.
-func (t *snapshotTally) mergeFindsRepeat(last []uint64) (bool, error) {
+func (t *snapshotTally) mergeCountDistinct(last []uint64) (uint64, error) {
 	runs := make([]*hashRun, 0, len(t.runs)+1)
 	var off int64
 	for _, n := range t.runs {
@@ -298,23 +322,20 @@ func (t *snapshotTally) mergeFindsRepeat(last []uint64) (bool, error) {
 	var (
 		band []uint64
 		bs   bucketSorter
+		n    uint64
 	)
 	for b := uint64(0); b < 1<<sortRadixBits; b++ {
 		band = band[:0]
 		for _, r := range runs {
 			var err error
 			if band, err = r.takeBand(band, b); err != nil {
-				return false, err
+				return 0, err
 			}
 		}
 		bs.sort(band)
-		for i := 1; i < len(band); i++ {
-			if band[i] == band[i-1] {
-				return true, nil
-			}
-		}
+		n += countDistinct(band)
 	}
-	return false, nil
+	return n, nil
 }
 
 // runBlock is how many hashes of a run in the file are read at a time
@@ -399,9 +420,9 @@ func (s *Sink) snapshotCounter(ctx context.Context, st schema.Stream, appid stri
 			c.early <- plainCount{n, err}
 		}()
 		t.mu.Lock()
-		c.want, c.why = t.distinct()
+		tc := t.distinct()
 		t.mu.Unlock()
-		c.exact = c.why == ""
+		c.want, c.floor, c.why = tc.openids, tc.known, tc.why
 	}
 	return c.count
 }
@@ -412,8 +433,8 @@ type snapshotCount struct {
 	stream, appid string
 	id            uint64
 	final, plain  string
-	want          uint64 // the tally's rows
-	exact         bool   // want is the snapshot's distinct openids
+	want          uint64 // the tally's distinct openids
+	floor         bool   // want is known: the snapshot holds at least as many
 	why           string // why the count takes FINAL ("" while it need not)
 	early         chan plainCount
 }
@@ -462,7 +483,7 @@ func (c *snapshotCount) count(ctx context.Context) (uint64, error) {
 // short returns a staleReplicaError when a cluster answered n, fewer rows
 // than the tally proves the snapshot holds.
 func (c *snapshotCount) short(n uint64) error {
-	if c.s.cluster == nil || !c.exact || n >= c.want {
+	if c.s.cluster == nil || !c.floor || n >= c.want {
 		return nil
 	}
 	return &staleReplicaError{fmt.Sprintf("the count found %d of the %d rows written into snapshot %d", n, c.want, c.id)}

@@ -26,10 +26,10 @@ func BenchmarkSnapshotTally(b *testing.B) {
 			t.add(h)
 		}
 		start := time.Now()
-		n, why := t.distinct()
+		got := t.distinct()
 		completion += time.Since(start)
-		if n != commits*rows || why != "" {
-			b.Fatalf("distinct = %d, %q", n, why)
+		if got.openids != commits*rows || got.why != "" {
+			b.Fatalf("distinct = %+v", got)
 		}
 	}
 	b.ReportMetric(float64(completion.Milliseconds())/float64(b.N), "completion_ms")

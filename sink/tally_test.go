@@ -28,10 +28,10 @@ func tallyOpenIDs(from, n int) []string {
 	return out
 }
 
-// A tally of distinct openids counts them, across runs written to its
-// file and the last one in memory; one repeated openid anywhere (in one
-// insert, in two runs of the file, between the file and memory) makes it
-// unusable.
+// A tally counts the distinct openids, across runs written to its file
+// and the last one in memory; one repeated openid anywhere (in one insert,
+// in two runs of the file, between the file and memory) is counted once
+// and makes the count inexact.
 func TestSnapshotTallyDistinct(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -51,23 +51,19 @@ func TestSnapshotTallyDistinct(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tl := newSnapshotTally(100)
-			want := 0
+			seen := map[string]bool{}
 			for _, ins := range c.inserts {
 				addIDs(tl, ins)
-				want += len(ins)
+				for _, o := range ins {
+					seen[o] = true
+				}
 			}
 			if len(tl.runs) != c.runs && tl.unusable == "" {
 				t.Errorf("%d runs in the file, want %d", len(tl.runs), c.runs)
 			}
-			rows, why := tl.distinct()
-			if c.repeat {
-				if why == "" {
-					t.Fatalf("distinct() = %d rows, usable; want a repeat found", rows)
-				}
-				return
-			}
-			if why != "" || rows != uint64(want) {
-				t.Fatalf("distinct() = %d, %q; want %d, usable", rows, why, want)
+			got := tl.distinct()
+			if !got.known || got.openids != uint64(len(seen)) || (got.why != "") != c.repeat {
+				t.Fatalf("distinct() = %+v; want %d openids, a repeat found %v", got, len(seen), c.repeat)
 			}
 		})
 	}
@@ -82,8 +78,8 @@ func TestSnapshotTallyMergeFindsEveryRepeat(t *testing.T) {
 		tl := newSnapshotTally(100)
 		addIDs(tl, ids)
 		addIDs(tl, []string{ids[at]})
-		if rows, why := tl.distinct(); why == "" {
-			t.Errorf("openid %d repeated after %d runs: distinct() = %d rows, usable", at, n/100, rows)
+		if got := tl.distinct(); got.why == "" || got.openids != n {
+			t.Errorf("openid %d repeated after %d runs: distinct() = %+v, want %d openids and a repeat", at, n/100, got, n)
 		}
 	}
 }
@@ -105,13 +101,15 @@ func TestSnapshotTallyBandEdges(t *testing.T) {
 		for _, where := range []string{"two file runs", "file and memory"} {
 			tl := newSnapshotTally(64)
 			tl.add(append(filler(0, 63), e)) // the file's first run
+			want := uint64(64)
 			if where == "two file runs" {
 				tl.add(append(filler(100, 63), e))
+				want += 63
 			} else {
 				tl.add([]uint64{e})
 			}
-			if rows, why := tl.distinct(); why == "" {
-				t.Errorf("hash %#x in %s: distinct() = %d rows, usable", e, where, rows)
+			if got := tl.distinct(); got.why == "" || got.openids != want {
+				t.Errorf("hash %#x in %s: distinct() = %+v, want %d openids and a repeat", e, where, got, want)
 			}
 		}
 	}
@@ -128,22 +126,26 @@ func TestSnapshotTallyBandEdges(t *testing.T) {
 		}
 		tl.add(second)
 		tl.add(filler(2*n, 10)) // in memory
-		rows, why := tl.distinct()
-		if repeat != (why != "") || (!repeat && rows != uint64(2*n+10)) {
-			t.Errorf("runs of %d hashes, repeat %v: distinct() = %d, %q", n, repeat, rows, why)
+		want := uint64(2*n + 10)
+		if repeat {
+			want--
+		}
+		if got := tl.distinct(); repeat != (got.why != "") || got.openids != want {
+			t.Errorf("runs of %d hashes, repeat %v: distinct() = %+v, want %d openids", n, repeat, got, want)
 		}
 	}
 
 	tl := newSnapshotTally(4)
 	tl.add(edges) // one of each: two full runs in the file and one in memory
-	if rows, why := tl.distinct(); why != "" || rows != uint64(len(edges)) {
-		t.Errorf("distinct edges: distinct() = %d, %q; want %d, usable", rows, why, len(edges))
+	if got := tl.distinct(); got.why != "" || got.openids != uint64(len(edges)) {
+		t.Errorf("distinct edges: distinct() = %+v; want %d openids, exact", got, len(edges))
 	}
 }
 
 // An insert that failed may or may not be in: the tally of its snapshot
-// is given up, and so is one whose file cannot be written.
-func TestSnapshotTallyGivesUp(t *testing.T) {
+// is no longer exact, but still counts the inserts that succeeded (a
+// floor); one whose file cannot be written is given up.
+func TestSnapshotTallyFailedInsertAndNoFile(t *testing.T) {
 	st, _ := snapshotStream(schema.Followers)
 	s := &Sink{tallies: map[tallyKey]*snapshotTally{}, tallyRun: 10}
 	cols := func(ids []string) []any {
@@ -159,12 +161,13 @@ func TestSnapshotTallyGivesUp(t *testing.T) {
 	}
 	insert("wxA", 1, tallyOpenIDs(0, 25), nil)
 	insert("wxA", 1, tallyOpenIDs(25, 5), errors.New("connection reset"))
+	insert("wxA", 1, tallyOpenIDs(20, 10), nil) // the retry, and 5 more
 	insert("wxB", 2, tallyOpenIDs(0, 25), nil)
-	if _, why := s.takeTally("wxA", st.Name, 1).distinct(); why == "" {
-		t.Error("the tally of a snapshot with a failed insert is usable")
+	if got := s.takeTally("wxA", st.Name, 1).distinct(); got != (tallyCount{known: true, openids: 30, why: "an insert into it failed"}) {
+		t.Errorf("wxA, with a failed insert: distinct() = %+v, want a floor of 30, inexact", got)
 	}
-	if rows, why := s.takeTally("wxB", st.Name, 2).distinct(); why != "" || rows != 25 {
-		t.Errorf("wxB: distinct() = %d, %q; want 25, usable", rows, why)
+	if got := s.takeTally("wxB", st.Name, 2).distinct(); got != (tallyCount{known: true, openids: 25}) {
+		t.Errorf("wxB: distinct() = %+v; want 25, exact", got)
 	}
 	if tl := s.takeTally("wxB", st.Name, 2); tl != nil {
 		t.Error("a tally taken is still there")
@@ -173,8 +176,8 @@ func TestSnapshotTallyGivesUp(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir()+"/missing")
 	tl := newSnapshotTally(10)
 	addIDs(tl, tallyOpenIDs(0, 25))
-	if _, why := tl.distinct(); why == "" {
-		t.Error("a tally whose file could not be created is usable")
+	if got := tl.distinct(); got.known || got.why == "" {
+		t.Errorf("a tally whose file could not be created: distinct() = %+v, want unknown", got)
 	}
 }
 
