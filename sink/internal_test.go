@@ -29,6 +29,7 @@ func TestRetryable(t *testing.T) {
 		{context.DeadlineExceeded, true}, // an attempt's own deadline
 		{&clickhouse.Exception{Code: 252, Message: "Too many parts"}, true},
 		{fmt.Errorf("x: %w", &clickhouse.Exception{Code: 210, Message: "Connection refused"}), true},
+		{fmt.Errorf("complete snapshot: %w", &staleReplicaError{"no such snapshot"}), true},
 		{&clickhouse.Exception{Code: 60, Message: "Table doesn't exist"}, false},
 		{&clickhouse.Exception{Code: 53, Message: "Type mismatch"}, false},
 		{&column.ColumnConverterError{Op: "Append", To: "String", From: "int"}, false},
@@ -74,6 +75,41 @@ func TestBookkeepingDDL(t *testing.T) {
 	} {
 		if got := tc.st(); got != tc.want {
 			t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+		}
+	}
+}
+
+// Retention over a list of snapshots, newest first: on one server an
+// in-progress snapshot older than the newest complete one is abandoned at
+// once; on a cluster (a list that may be stale, so that it may be complete)
+// it is kept while fewer than retention complete ones are newer, without
+// taking a complete one's place.
+func TestPruneCandidates(t *testing.T) {
+	sn := func(id uint64, status uint8) Snapshot { return Snapshot{ID: id, Status: status} }
+	var (
+		ip, done = SnapshotInProgress, SnapshotComplete
+		pruned   = SnapshotPruned
+	)
+	for _, tc := range []struct {
+		name       string
+		snaps      []Snapshot
+		maybeStale bool
+		want       []string // id:new status:mark
+	}{
+		{"one server", []Snapshot{sn(9, ip), sn(8, done), sn(7, ip), sn(6, done), sn(5, done), sn(4, pruned)}, false,
+			[]string{fmt.Sprintf("7:%d:true", SnapshotAbandoned), fmt.Sprintf("5:%d:true", pruned), fmt.Sprintf("4:%d:false", pruned)}},
+		{"cluster, within retention", []Snapshot{sn(9, ip), sn(8, done), sn(7, ip), sn(6, done), sn(5, done), sn(4, pruned)}, true,
+			[]string{fmt.Sprintf("5:%d:true", pruned), fmt.Sprintf("4:%d:false", pruned)}},
+		{"cluster, beyond retention", []Snapshot{sn(8, done), sn(7, done), sn(6, ip), sn(5, done)}, true,
+			[]string{fmt.Sprintf("6:%d:true", SnapshotAbandoned), fmt.Sprintf("5:%d:true", pruned)}},
+		{"no complete snapshot", []Snapshot{sn(3, ip), sn(2, ip)}, false, nil},
+	} {
+		var got []string
+		for _, c := range pruneCandidates(tc.snaps, 2, tc.maybeStale) {
+			got = append(got, fmt.Sprintf("%d:%d:%v", c.sn.ID, c.sn.Status, c.mark))
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%s: drops %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -253,7 +253,15 @@ type pruneCandidate struct {
 // retention drops: complete ones beyond retention and in-progress ones
 // older than the newest complete one, to be marked, and those marked
 // already, whose partitions may have survived.
-func pruneCandidates(snaps []Snapshot, retention int) []pruneCandidate {
+//
+// With maybeStale (a cluster), snaps may have been read on a replica that
+// lacks a snapshot's last row: a snapshot listed in progress may be
+// complete. An in-progress one older than the newest complete one is then
+// kept while fewer than retention complete ones are newer, as it would be
+// if it were complete, and dropped as abandoned after: a snapshot that is
+// complete in fact is never dropped before its time, an abandoned one
+// stays until then, and the complete ones kept are as many as without it.
+func pruneCandidates(snaps []Snapshot, retention int, maybeStale bool) []pruneCandidate {
 	var newestComplete uint64
 	kept := 0
 	var drop []pruneCandidate
@@ -271,6 +279,9 @@ func pruneCandidates(snaps []Snapshot, retention int) []pruneCandidate {
 			drop = append(drop, pruneCandidate{sn, true})
 		case SnapshotInProgress:
 			if newestComplete != 0 && sn.ID < newestComplete {
+				if maybeStale && kept < retention {
+					continue
+				}
 				sn.Status = SnapshotAbandoned
 				drop = append(drop, pruneCandidate{sn, true})
 			}
@@ -283,7 +294,7 @@ func pruneCandidates(snaps []Snapshot, retention int) []pruneCandidate {
 
 // prune drops the partitions of snaps' candidates and marks them.
 func (s *Sink) prune(ctx context.Context, st schema.Stream, appid string, snaps []Snapshot) error {
-	drop := pruneCandidates(snaps, s.cfg.Retention)
+	drop := pruneCandidates(snaps, s.cfg.Retention, s.cluster != nil)
 	if len(drop) == 0 {
 		return nil
 	}
