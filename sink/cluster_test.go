@@ -445,6 +445,38 @@ func openidsOnShard2(t *testing.T, s *sink.Sink, appid string, n int) []string {
 	return out
 }
 
+// On a cluster the snapshot list may be stale, so an in-progress snapshot
+// older than the newest complete one may be complete: it keeps its
+// partition while fewer than Retention complete snapshots are newer, then
+// is dropped as abandoned.
+func TestClusterRetentionKeepsAnInProgressSnapshotWhileItMayBeComplete(t *testing.T) {
+	s := sinktest.OpenCluster(t, sink.Config{Retention: 2})
+	db := s.Database()
+	partitions := func(want ...uint64) {
+		t.Helper()
+		syncReplicas(t, db, "wechat_followers")
+		var lines []string
+		for _, id := range want {
+			lines = append(lines, fmt.Sprintf("%q", fmt.Sprint(id)))
+		}
+		for _, node := range sinktest.ClusterNodes {
+			got := sinktest.Rows(t, nodeSink(t, node, db), "SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND table = 'wechat_followers_local' AND active ORDER BY partition_id", db)
+			equalLines(t, "partitions on "+node, got, lines)
+		}
+	}
+	// 100 openids a snapshot: rows on both shards.
+	s1 := writeSnapshot(t, s, "wxA", manyOpenIDs("a", 100)...) // never completed
+	s2 := writeSnapshot(t, s, "wxA", manyOpenIDs("b", 100)...)
+	complete(t, s, "wxA", s2, 100)
+	partitions(s1, s2)
+	s3 := writeSnapshot(t, s, "wxA", manyOpenIDs("c", 100)...)
+	complete(t, s, "wxA", s3, 100)
+	partitions(s2, s3)
+	syncReplicas(t, db, "wechat_snapshots")
+	equalLines(t, "s1's status", sinktest.Rows(t, s, "SELECT complete FROM "+db+".wechat_snapshots FINAL WHERE snapshot_id = ?", s1),
+		[]string{fmt.Sprint(sink.SnapshotAbandoned)})
+}
+
 func TestClusterConfigErrors(t *testing.T) {
 	sinktest.RequireCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
