@@ -52,8 +52,8 @@ func transientCode(code int32) bool {
 // transient: a network failure (connection refused, reset, broken pipe,
 // timeout, unexpected EOF), a server exception whose code says it is
 // overloaded or restarting, or a cluster read that lacked rows this Sink
-// wrote (a replica still fetching them). Schema and type errors, a closed Sink and a
-// cancelled context are not retryable.
+// wrote (a replica still fetching them). Schema and type errors, a closed
+// Sink and a cancelled context are not retryable.
 func Retryable(err error) bool {
 	if err == nil {
 		return false

@@ -160,12 +160,12 @@ func (s *Sink) CompleteSnapshot(ctx context.Context, appid, stream string, id ui
 			return err
 		}
 		i := slices.IndexFunc(snaps, func(sn Snapshot) bool { return sn.ID == id })
-		if i < 0 && s.cluster != nil {
-			// Its row may be on a replica the list was not read from yet.
-			return &staleReplicaError{"no such snapshot (BeginSnapshot was not called, or in another database)"}
-		}
 		if i < 0 {
-			return fmt.Errorf("no such snapshot (BeginSnapshot was not called, or in another database)")
+			const missing = "no such snapshot (BeginSnapshot was not called, or in another database)"
+			if s.cluster != nil { // its row may be on a replica the list was not read from
+				return &staleReplicaError{missing}
+			}
+			return errors.New(missing)
 		}
 		snap := snaps[i]
 		if snap.Status == SnapshotPruned || snap.Status == SnapshotAbandoned {
