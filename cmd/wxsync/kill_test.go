@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wxsync/wxsync/connector/wxsim"
+	"github.com/wxsync/wxsync/sink"
 )
 
 // Environment of TestSyncHostKilledAtRandomPoints (`make killtest` runs it
@@ -294,8 +295,18 @@ func (e *env) wantCursorNotAhead(ids []string) string {
 func (e *env) wantExactAccount() {
 	e.t.Helper()
 	e.wantCurrent()
-	for _, s := range e.snapshots() {
-		if s.Complete == 0 {
+	snaps := e.snapshots()
+	var newestComplete uint64
+	for _, s := range snaps {
+		if s.Complete == sink.SnapshotComplete {
+			newestComplete = max(newestComplete, s.ID)
+		}
+	}
+	for _, s := range snaps {
+		// On a cluster, an unfinished snapshot older than the newest
+		// complete one is kept until Retention complete ones are newer:
+		// the list may have been read on a replica that lacks its last row.
+		if s.Complete == sink.SnapshotInProgress && !(e.cluster && s.ID < newestComplete) {
 			e.t.Fatalf("snapshot %+v is incomplete after a run that ended 0", s)
 		}
 	}
