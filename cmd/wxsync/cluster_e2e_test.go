@@ -41,13 +41,28 @@ func newClusterEnv(tb testing.TB, opts wxsim.Options) *env {
 // syncReplicas, on a cluster env, waits until every node has fetched every
 // part of its shard (SYSTEM SYNC REPLICA): a write counts as committed once
 // one replica of its shard holds it, and a read through the Distributed
-// tables may ask the other. On a single server it does nothing.
+// tables may ask the other. It syncs again until both replicas of each
+// shard hold as many rows, for at most a minute (see waitCaughtUp). On a
+// single server it does nothing.
 func (e *env) syncReplicas() {
 	if !e.cluster {
 		return
 	}
-	for _, node := range sinktest.ClusterNodes {
-		e.syncReplica(node)
+	e.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		counts := make([]map[string]uint64, len(sinktest.ClusterNodes))
+		for i, node := range sinktest.ClusterNodes {
+			counts[i] = e.syncReplica(node)
+		}
+		// ClusterNodes is s1r1, s1r2, s2r1, s2r2: two replicas a shard.
+		if maps.Equal(counts[0], counts[1]) && maps.Equal(counts[2], counts[3]) {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the replicas of a shard still differ after a minute: %v hold %v", sinktest.ClusterNodes, counts)
+		}
+		time.Sleep(500 * time.Millisecond) // the poll's interval, not a wait for an event
 	}
 }
 
