@@ -35,11 +35,9 @@ func nodeSink(t *testing.T, node, db string) *sink.Sink {
 // syncReplicas waits until every node's replica of table's local table has
 // fetched what the others hold (SYSTEM SYNC REPLICA), so that a count through
 // the Distributed table does not depend on the replica it reads: after a node
-// restarts, a read can fail over from the replica a run wrote to. A replica
-// killed while it fetched a part sets the part aside at startup and fetches
-// it again about 10 s later, which SYSTEM SYNC REPLICA does not wait for: it
-// syncs again until both replicas of each shard hold as many rows, for at
-// most a minute.
+// restarts, a read can fail over from the replica a run wrote to. It syncs
+// again until both replicas of each shard hold as many rows
+// (sinktest.UntilCaughtUp).
 func syncReplicas(t *testing.T, db, table string) {
 	t.Helper()
 	local := fmt.Sprintf("`%s`.`%s`", db, table+schema.LocalSuffix)
@@ -47,9 +45,9 @@ func syncReplicas(t *testing.T, db, table string) {
 	for i, node := range sinktest.ClusterNodes {
 		nodes[i] = nodeSink(t, node, db)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		counts := make([]uint64, len(nodes))
+	var counts []uint64
+	agree := sinktest.UntilCaughtUp(t, func() bool {
+		counts = make([]uint64, len(nodes))
 		for i, n := range nodes {
 			if err := n.Conn().Exec(sinktest.Context(t), "SYSTEM SYNC REPLICA "+local); err != nil {
 				t.Fatalf("SYSTEM SYNC REPLICA %s on %s: %v", local, sinktest.ClusterNodes[i], err)
@@ -57,13 +55,10 @@ func syncReplicas(t *testing.T, db, table string) {
 			counts[i] = sinktest.Count(t, n, "SELECT count() FROM "+local)
 		}
 		// ClusterNodes is s1r1, s1r2, s2r1, s2r2: two replicas a shard.
-		if counts[0] == counts[1] && counts[2] == counts[3] {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the replicas of a shard still differ after a minute: %v hold %v rows", table, sinktest.ClusterNodes, counts)
-		}
-		time.Sleep(500 * time.Millisecond) // the poll's interval, not a wait for an event
+		return counts[0] == counts[1] && counts[2] == counts[3]
+	})
+	if !agree {
+		t.Fatalf("%s: the replicas of a shard still differ after a minute: %v hold %v rows", table, sinktest.ClusterNodes, counts)
 	}
 }
 

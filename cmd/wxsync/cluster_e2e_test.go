@@ -42,27 +42,24 @@ func newClusterEnv(tb testing.TB, opts wxsim.Options) *env {
 // part of its shard (SYSTEM SYNC REPLICA): a write counts as committed once
 // one replica of its shard holds it, and a read through the Distributed
 // tables may ask the other. It syncs again until both replicas of each
-// shard hold as many rows, for at most a minute (see waitCaughtUp). On a
-// single server it does nothing.
+// shard hold as many rows (sinktest.UntilCaughtUp). On a single server it
+// does nothing.
 func (e *env) syncReplicas() {
 	if !e.cluster {
 		return
 	}
 	e.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		counts := make([]map[string]uint64, len(sinktest.ClusterNodes))
+	var counts []map[string]uint64
+	agree := sinktest.UntilCaughtUp(e.t, func() bool {
+		counts = make([]map[string]uint64, len(sinktest.ClusterNodes))
 		for i, node := range sinktest.ClusterNodes {
 			counts[i] = e.syncReplica(node)
 		}
 		// ClusterNodes is s1r1, s1r2, s2r1, s2r2: two replicas a shard.
-		if maps.Equal(counts[0], counts[1]) && maps.Equal(counts[2], counts[3]) {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("the replicas of a shard still differ after a minute: %v hold %v", sinktest.ClusterNodes, counts)
-		}
-		time.Sleep(500 * time.Millisecond) // the poll's interval, not a wait for an event
+		return maps.Equal(counts[0], counts[1]) && maps.Equal(counts[2], counts[3])
+	})
+	if !agree {
+		e.t.Fatalf("the replicas of a shard still differ after a minute: %v hold %v", sinktest.ClusterNodes, counts)
 	}
 }
 
@@ -72,21 +69,15 @@ func (e *env) syncReplicas() {
 func (e *env) syncReplica(node string) map[string]uint64 { return e.nodeCounts(node, true) }
 
 // waitCaughtUp syncs node's replicas (syncReplica) until its counts are
-// want's, for at most a minute, and returns the last counts. A replica
-// killed while it fetched a part comes back without it: ClickHouse 18.16
-// sets the part aside at startup, and its part check fetches it again some
-// seconds later (about 10 s here), which SYSTEM SYNC REPLICA does not wait
-// for.
+// want's (sinktest.UntilCaughtUp), and returns the last counts.
 func (e *env) waitCaughtUp(node string, want map[string]uint64) map[string]uint64 {
 	e.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		got := e.syncReplica(node)
-		if maps.Equal(got, want) || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(500 * time.Millisecond) // the poll's interval, not a wait for an event
-	}
+	var got map[string]uint64
+	sinktest.UntilCaughtUp(e.t, func() bool {
+		got = e.syncReplica(node)
+		return maps.Equal(got, want)
+	})
+	return got
 }
 
 // localCounts returns each stream table's rows in node's local tables,

@@ -248,3 +248,21 @@ func moduleRoot() (string, error) {
 		dir = up
 	}
 }
+
+// UntilCaughtUp calls caughtUp (which syncs replicas and compares what
+// they hold) until it reports true, for at most a minute, and returns its
+// last answer. SYSTEM SYNC REPLICA is not enough on its own: a replica of
+// ClickHouse 18.16 killed while it fetched a part sets the part aside when
+// it starts again and fetches it about 10 s later, after SYNC REPLICA has
+// returned.
+func UntilCaughtUp(tb testing.TB, caughtUp func() bool) bool {
+	tb.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !caughtUp() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(500 * time.Millisecond) // the poll's interval, not a wait for an event
+	}
+	return true
+}
